@@ -1,0 +1,53 @@
+/* ia_db: the process's one PostgreSQL connection and the request transaction.
+ *
+ * One persistent connection per process, opened lazily, re-opened after any
+ * failure (connect_timeout, statement_timeout and
+ * idle_in_transaction_session_timeout are set on connect). Every request runs as
+ *   BEGIN; SELECT set_config('role', <role>, true),
+ *                 set_config('request.jwt.claims', <claims>, true); ...; COMMIT
+ * with values bound as parameters, so RLS sees the caller (PostgREST's way).
+ * Any error rolls back before the connection is reused.
+ *
+ * Errors map to ia_err: a lost or refused connection is 503 unavailable; a
+ * unique violation is 409 conflict; a serialization failure 409 conflict; an
+ * invalid text representation (bad uuid etc.) 400 invalid_request; anything
+ * else 500 internal_error. SQL text and values never reach the message.
+ */
+#ifndef IA_DB_H
+#define IA_DB_H
+
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+#include "ia_err.h"
+#include "ia_jwt.h"
+
+typedef struct ia_db {
+	PGconn *conn;
+	const char *conninfo;   /* borrowed from the config */
+	bool in_tx;
+} ia_db;
+
+void ia_db_init(ia_db *db, const char *conninfo);
+void ia_db_close(ia_db *db);
+/* Connected and idle? Connects or reconnects when needed. 0 or -1 (503). */
+int ia_db_ensure(ia_db *db, ia_err *err);
+
+/* BEGIN and the role/claims settings. claims NULL = service role without claims
+ * (worker, intauthctl). */
+int ia_db_begin(ia_db *db, const ia_claims *claims, ia_err *err);
+int ia_db_commit(ia_db *db, ia_err *err);
+/* Safe to call any time; no-op outside a transaction. */
+void ia_db_rollback(ia_db *db);
+
+/* Runs one parameterised statement (text params, text results). Returns the
+ * result (caller PQclear()s) when it is PGRES_TUPLES_OK or PGRES_COMMAND_OK, else
+ * NULL with err filled (and the connection dropped if it broke). */
+PGresult *ia_db_exec(ia_db *db, const char *sql, int n_params, const char *const *params,
+		     ia_err *err);
+
+/* Liveness for /healthz: SELECT 1 outside any request transaction. */
+int ia_db_ping(ia_db *db, ia_err *err);
+
+#endif
