@@ -1,0 +1,209 @@
+#include "ia_app.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "ia_log.h"
+
+#define IA_MAX_CHILDREN 64
+
+int ia_app_init(ia_app *app, const char *program)
+{
+	char err[512];
+	struct rlimit no_core = { 0, 0 };
+
+	memset(app, 0, sizeof *app);
+	app->program = program;
+	ia_log_init(program, IA_LOG_INFO);
+	/* a core dump would hold keys and tokens */
+	setrlimit(RLIMIT_CORE, &no_core);
+	if (sodium_init() < 0) {
+		fprintf(stderr, "%s: libsodium failed to initialise\n", program);
+		return -1;
+	}
+	if (ia_config_load(&app->cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "%s: configuration error: %s\n", program, err);
+		return -1;
+	}
+	ia_log_init(program, app->cfg.log_level);
+	if (ia_providers_load(&app->providers, app->cfg.providers_file,
+			      app->cfg.providers_extra_file, err, sizeof err) != 0) {
+		fprintf(stderr, "%s: provider catalog error: %s\n", program, err);
+		ia_config_release(&app->cfg);
+		return -1;
+	}
+	app->providers_json = ia_providers_public_json(app->providers, &app->cfg);
+	if (!app->providers_json || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "%s: out of memory at start\n", program);
+		ia_app_release(app);
+		return -1;
+	}
+	ia_db_init(&app->db, app->cfg.database_url);
+	return 0;
+}
+
+void ia_app_release(ia_app *app)
+{
+	ia_db_close(&app->db);
+	free(app->providers_json);
+	app->providers_json = NULL;
+	ia_providers_free(app->providers);
+	app->providers = NULL;
+	ia_config_release(&app->cfg);
+}
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* In a worker: finish the request in hand, then leave at the next accept. */
+static void on_worker_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	FCGX_ShutdownPending();
+}
+
+static void serve(ia_app *app, ia_handler handler)
+{
+	FCGX_Request fcgx;
+
+	if (FCGX_InitRequest(&fcgx, 0, 0) != 0)
+		_exit(1);
+	while (!stop_requested && FCGX_Accept_r(&fcgx) >= 0) {
+		ia_request req;
+		ia_err err = { 0 };
+		if (ia_request_init(&req, &fcgx, &err) != 0)
+			ia_resp_err(&req, &err);
+		else
+			handler(app, &req);
+		if (!req.status)
+			ia_resp_error(&req, 500, "internal_error", "No answer was produced.");
+		/* a request that failed half-way must not leave its transaction open */
+		if (app->db.in_tx)
+			ia_db_rollback(&app->db);
+		ia_request_release(&req);
+		FCGX_Finish_r(&fcgx);
+	}
+}
+
+static pid_t spawn_child(ia_app *app, ia_handler handler)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_worker_stop;   /* no SA_RESTART: accept() returns */
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		serve(app, handler);
+		ia_app_release(app);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* Supervises the workers: every one that dies is replaced, at most a few per
+ * second so a program that crashes at start can't spin. */
+int ia_fcgi_main(const char *program, ia_handler handler)
+{
+	ia_app app;
+	pid_t children[IA_MAX_CHILDREN] = { 0 };
+	long n = 2;
+	const char *env_n;
+
+	if (ia_app_init(&app, program) != 0)
+		return 1;
+	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
+		fprintf(stderr, "%s: not started as a FastCGI program (use spawn-fcgi)\n", program);
+		ia_app_release(&app);
+		return 1;
+	}
+	env_n = ia_config_get(&app.cfg, "FCGI_CHILDREN");
+	if (env_n) {
+		char *end;
+		n = strtol(env_n, &end, 10);
+		if (*end || n < 1 || n > IA_MAX_CHILDREN) {
+			fprintf(stderr, "%s: FCGI_CHILDREN must be 1..%d\n", program, IA_MAX_CHILDREN);
+			ia_app_release(&app);
+			return 1;
+		}
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ia_log(IA_LOG_INFO, "start", "supervising %ld workers", n);
+	time_t window = time(NULL);
+	int spawned_in_window = 0;
+	while (!stop_requested) {
+		for (long i = 0; i < n && !stop_requested; i++) {
+			if (children[i] > 0)
+				continue;
+			if (time(NULL) != window) {
+				window = time(NULL);
+				spawned_in_window = 0;
+			}
+			if (spawned_in_window >= 4 * n) {
+				sleep(1);
+				continue;
+			}
+			children[i] = spawn_child(&app, handler);
+			spawned_in_window++;
+			if (children[i] < 0) {
+				ia_log(IA_LOG_ERROR, "fork_failed", "%s", strerror(errno));
+				children[i] = 0;
+				sleep(1);
+			}
+		}
+		int status;
+		pid_t dead = waitpid(-1, &status, 0);
+		if (dead < 0) {
+			if (errno == EINTR)
+				continue;
+			sleep(1);
+			continue;
+		}
+		for (long i = 0; i < n; i++) {
+			if (children[i] != dead)
+				continue;
+			children[i] = 0;
+			if (!stop_requested) {
+				if (WIFSIGNALED(status))
+					ia_log(IA_LOG_ERROR, "worker_died", "worker %ld killed by signal %d; replacing it",
+					       (long)dead, WTERMSIG(status));
+				else
+					ia_log(IA_LOG_WARN, "worker_exited", "worker %ld exited with %d; replacing it",
+					       (long)dead, WEXITSTATUS(status));
+			}
+		}
+	}
+	for (long i = 0; i < n; i++)
+		if (children[i] > 0)
+			kill(children[i], SIGTERM);
+	/* workers blocked in accept() leave at once; one mid-request finishes it */
+	for (long i = 0; i < n; i++)
+		if (children[i] > 0)
+			waitpid(children[i], NULL, 0);
+	ia_log(IA_LOG_INFO, "stop", "stopped");
+	ia_app_release(&app);
+	return 0;
+}

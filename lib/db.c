@@ -1,0 +1,231 @@
+#include "ia_db.h"
+
+#include <string.h>
+
+#include "ia_log.h"
+
+/* SQLSTATEs we answer differently from a plain 500 */
+#define SQLSTATE_UNIQUE_VIOLATION "23505"
+#define SQLSTATE_SERIALIZATION "40001"
+#define SQLSTATE_DEADLOCK "40P01"
+#define SQLSTATE_BAD_TEXT "22P02"
+#define SQLSTATE_CHECK_VIOLATION "23514"
+#define SQLSTATE_RLS_VIOLATION "42501"
+
+void ia_db_init(ia_db *db, const char *conninfo)
+{
+	db->conn = NULL;
+	db->conninfo = conninfo;
+	db->in_tx = false;
+}
+
+void ia_db_close(ia_db *db)
+{
+	if (db->conn)
+		PQfinish(db->conn);
+	db->conn = NULL;
+	db->in_tx = false;
+}
+
+static int connect_now(ia_db *db, ia_err *err)
+{
+	/* Later keywords override what the expanded DATABASE_URL says: the
+	 * timeouts are part of how every request stays bounded. */
+	static const char *const keys[] = {
+		"dbname", "connect_timeout", "options", "application_name", NULL
+	};
+	const char *const values[] = {
+		db->conninfo, "3",
+		"-c statement_timeout=20000 -c idle_in_transaction_session_timeout=30000"
+		" -c lock_timeout=20000",
+		"intauth", NULL
+	};
+
+	ia_db_close(db);
+	db->conn = PQconnectdbParams(keys, values, 1);
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+		/* libpq's message names host and port, never the password */
+		ia_log(IA_LOG_WARN, "db_connect_failed", "%s",
+		       db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		ia_db_close(db);
+		return ia_err_unavailable(err);
+	}
+	return 0;
+}
+
+int ia_db_ensure(ia_db *db, ia_err *err)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+		return 0;
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+		/* a transaction left open by an earlier failure */
+		ia_db_rollback(db);
+		if (PQstatus(db->conn) == CONNECTION_OK &&
+		    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+			return 0;
+	}
+	return connect_now(db, err);
+}
+
+static int result_error(ia_db *db, PGresult *res, ia_err *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+		ia_log(IA_LOG_WARN, "db_connection_lost", "the database connection broke");
+		ia_db_close(db);
+		return ia_err_unavailable(err);
+	}
+	if (!state)
+		state = "";
+	if (strcmp(state, SQLSTATE_UNIQUE_VIOLATION) == 0)
+		return ia_err_set(err, 409, "conflict", "The resource already exists.");
+	if (strcmp(state, SQLSTATE_SERIALIZATION) == 0 || strcmp(state, SQLSTATE_DEADLOCK) == 0)
+		return ia_err_set(err, 409, "conflict", "A concurrent change got there first; retry.");
+	if (strcmp(state, SQLSTATE_BAD_TEXT) == 0 || strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0)
+		return ia_err_set(err, 400, "invalid_request", "A field has an invalid value.");
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+		ia_db_close(db);
+		return ia_err_unavailable(err);
+	}
+	/* The primary message could quote a value: log only the SQLSTATE and the
+	 * constraint or column it names. */
+	const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+	ia_log(IA_LOG_ERROR, "db_error", "sqlstate %s%s%s", state,
+	       constraint ? " constraint " : "", constraint ? constraint : "");
+	return ia_err_internal(err);
+}
+
+PGresult *ia_db_exec(ia_db *db, const char *sql, int n_params, const char *const *params,
+		     ia_err *err)
+{
+	if (!db->conn) {
+		ia_err_unavailable(err);
+		return NULL;
+	}
+	PGresult *res = PQexecParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	result_error(db, res, err);
+	PQclear(res);
+	return NULL;
+}
+
+static int begin_once(ia_db *db, const ia_claims *claims, ia_err *err)
+{
+	const char *role = "service_role";
+	const char *json = "{\"role\":\"service_role\"}";
+
+	if (claims && claims->role == IA_ROLE_USER)
+		role = "authenticated";
+	if (claims && claims->json)
+		json = claims->json;
+	const char *params[] = { role, json };
+
+	/* BEGIN and the settings in one round trip */
+	if (!PQenterPipelineMode(db->conn))
+		return result_error(db, NULL, err);
+	int ok = PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+		 PQsendQueryParams(db->conn,
+				   "SELECT set_config('role', $1, true),"
+				   " set_config('request.jwt.claims', $2, true)",
+				   2, NULL, params, NULL, NULL, 0) &&
+		 PQpipelineSync(db->conn);
+	int failed = !ok;
+	PGresult *bad = NULL;
+	for (int pending = ok ? 3 : 0; pending > 0;) {
+		PGresult *res = PQgetResult(db->conn);
+		if (!res) {
+			if (PQstatus(db->conn) != CONNECTION_OK) {
+				failed = 1;
+				break;
+			}
+			continue;       /* end of one query's results */
+		}
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			pending = 0;
+		} else {
+			pending--;
+			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+				failed = 1;
+				if (!bad) {
+					bad = res;
+					continue;
+				}
+			}
+		}
+		PQclear(res);
+	}
+	if (PQstatus(db->conn) == CONNECTION_OK)
+		PQexitPipelineMode(db->conn);
+	if (failed) {
+		int rc = result_error(db, bad, err);
+		PQclear(bad);
+		ia_db_rollback(db);
+		return rc;
+	}
+	db->in_tx = true;
+	return 0;
+}
+
+int ia_db_begin(ia_db *db, const ia_claims *claims, ia_err *err)
+{
+	if (ia_db_ensure(db, err) != 0)
+		return -1;
+	if (begin_once(db, claims, err) == 0)
+		return 0;
+	/* A connection that died while idle (database restarted) is only noticed
+	 * now; nothing has run yet, so one fresh attempt is safe. */
+	if (err && err->status == 503 && ia_db_ensure(db, err) == 0)
+		return begin_once(db, claims, err);
+	return -1;
+}
+
+int ia_db_commit(ia_db *db, ia_err *err)
+{
+	PGresult *res = ia_db_exec(db, "COMMIT", 0, NULL, err);
+	db->in_tx = false;
+	if (!res) {
+		ia_db_rollback(db);
+		return -1;
+	}
+	/* COMMIT of an aborted transaction reports ROLLBACK */
+	int rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
+	PQclear(res);
+	if (rolled_back)
+		return ia_err_internal(err);
+	return 0;
+}
+
+void ia_db_rollback(ia_db *db)
+{
+	db->in_tx = false;
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK)
+		return;
+	if (PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+		return;
+	PGresult *res = PQexec(db->conn, "ROLLBACK");
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		ia_db_close(db);
+	PQclear(res);
+}
+
+int ia_db_ping(ia_db *db, ia_err *err)
+{
+	if (ia_db_ensure(db, err) != 0)
+		return -1;
+	PGresult *res = ia_db_exec(db, "SELECT 1", 0, NULL, err);
+	if (!res) {
+		/* maybe a stale connection: one fresh try */
+		if (ia_db_ensure(db, err) != 0)
+			return -1;
+		res = ia_db_exec(db, "SELECT 1", 0, NULL, err);
+		if (!res)
+			return -1;
+	}
+	PQclear(res);
+	return 0;
+}
