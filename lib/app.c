@@ -1,6 +1,7 @@
 #include "ia_app.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,42 @@ void ia_app_release(ia_app *app)
 	ia_providers_free(app->providers);
 	app->providers = NULL;
 	ia_config_release(&app->cfg);
+}
+
+static bool method_listed(const char *methods, const char *method)
+{
+	size_t n = strlen(method);
+
+	for (const char *p = methods; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == n && strncmp(p, method, n) == 0)
+			return true;
+		p += len + (comma ? 1 : 0);
+	}
+	return false;
+}
+
+int ia_route_begin(ia_app *app, ia_request *req, const char *methods, unsigned allow,
+		   ia_err *err)
+{
+	if (strcmp(req->method, "OPTIONS") == 0) {
+		ia_resp_preflight(req, app);
+		return 1;
+	}
+	ia_resp_cors(req, app);
+	if (!method_listed(methods, req->method)) {
+		char allowed[64];
+		snprintf(allowed, sizeof allowed, "%s, OPTIONS", methods);
+		ia_resp_header(req, "Allow", allowed);
+		return ia_err_set(err, 405, "method_not_allowed", "Use %s on this route.", methods);
+	}
+	if (allow && ia_request_authenticate(req, app, allow, err) != 0)
+		return -1;
+	if (strcmp(req->method, "POST") == 0 &&
+	    ia_request_read_body(req, app->cfg.max_body_bytes, err) != 0)
+		return -1;
+	return 0;
 }
 
 static volatile sig_atomic_t stop_requested;

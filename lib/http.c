@@ -353,6 +353,14 @@ void ia_resp_err(ia_request *req, const ia_err *err)
 	ia_resp_error(req, status, code, err->message[0] ? err->message : ia_http_reason(status));
 }
 
+void ia_resp_outcome(ia_request *req, int rc, const ia_buf *out, const ia_err *err)
+{
+	if (rc == 0)
+		ia_resp_json(req, 200, ia_buf_cstr(out), out->len);
+	else
+		ia_resp_err(req, err);
+}
+
 void ia_resp_redirect(ia_request *req, const char *location)
 {
 	if (req->status)

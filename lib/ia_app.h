@@ -35,4 +35,12 @@ void ia_app_release(ia_app *app);
 
 int ia_fcgi_main(const char *program, ia_handler handler);
 
+/* The common start of a route handler: CORS headers for an allowed Origin;
+ * OPTIONS answered as a CORS preflight; the method checked against methods
+ * ("POST", "GET,DELETE") -> 405 method_not_allowed; the bearer token checked
+ * when allow != 0; a POST body read, capped at MAX_BODY_BYTES.
+ * Returns 0 to go on, 1 when the request has been answered, -1 with err. */
+int ia_route_begin(ia_app *app, ia_request *req, const char *methods, unsigned allow,
+		   ia_err *err);
+
 #endif

@@ -76,6 +76,8 @@ void ia_resp_json(ia_request *req, int status, const char *json, size_t len);
 /* The error envelope {"error":{"code","message"}}; adds Retry-After when set. */
 void ia_resp_err(ia_request *req, const ia_err *err);
 void ia_resp_error(ia_request *req, int status, const char *code, const char *message);
+/* rc == 0: 200 with out as the JSON body; else the error. */
+void ia_resp_outcome(ia_request *req, int rc, const ia_buf *out, const ia_err *err);
 void ia_resp_redirect(ia_request *req, const char *location);
 /* 204 with CORS preflight headers, or 403 when the origin is not allowed. */
 void ia_resp_preflight(ia_request *req, const struct ia_app *app);

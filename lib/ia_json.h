@@ -1,0 +1,36 @@
+/* ia_json: strict parsing of request bodies and typed field access (cJSON).
+ *
+ * Bodies are parsed from their exact length: trailing bytes or an embedded NUL
+ * are invalid_json. Request bodies hold secrets, so trees are freed with
+ * ia_json_free(), which wipes every string first.
+ *
+ * Field getters fill an ia_err with 400 invalid_request naming the field
+ * (never its value) and return -1; *out is set to NULL when absent.
+ */
+#ifndef IA_JSON_H
+#define IA_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cJSON.h>
+
+#include "ia_err.h"
+
+/* A JSON object, or NULL with 400 invalid_json (or invalid_request when the
+ * top level is not an object). Caller frees with ia_json_free(). */
+cJSON *ia_json_parse_object(const char *body, size_t len, ia_err *err);
+/* Wipes every string in the tree, then deletes it. NULL is fine. */
+void ia_json_free(cJSON *root);
+
+/* A string field of at most max_len bytes without control characters (when
+ * !allow_ctl). required: absent is an error. Empty strings are errors. */
+int ia_json_string(const cJSON *obj, const char *key, bool required, size_t max_len,
+		   const char **out, ia_err *err);
+/* An object field (absent -> *out = NULL unless required). */
+int ia_json_object(const cJSON *obj, const char *key, bool required, const cJSON **out,
+		   ia_err *err);
+/* A boolean field, default when absent. */
+int ia_json_bool(const cJSON *obj, const char *key, bool dflt, bool *out, ia_err *err);
+
+#endif

@@ -1,0 +1,114 @@
+#include "ia_json.h"
+
+#include <string.h>
+
+#include <sodium.h>
+
+cJSON *ia_json_parse_object(const char *body, size_t len, ia_err *err)
+{
+	const char *end = NULL;
+	cJSON *root;
+
+	if (len == 0) {
+		ia_err_set(err, 400, "invalid_json", "The request body must be a JSON object.");
+		return NULL;
+	}
+	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	if (root && end) {
+		/* only whitespace may follow the value */
+		while (end < body + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+			end++;
+	}
+	if (!root || end != body + len) {
+		ia_json_free(root);
+		ia_err_set(err, 400, "invalid_json", "The request body is not valid JSON.");
+		return NULL;
+	}
+	if (!cJSON_IsObject(root)) {
+		ia_json_free(root);
+		ia_err_set(err, 400, "invalid_json", "The request body must be a JSON object.");
+		return NULL;
+	}
+	return root;
+}
+
+static void wipe(cJSON *node)
+{
+	for (; node; node = node->next) {
+		if (node->valuestring)
+			sodium_memzero(node->valuestring, strlen(node->valuestring));
+		if (node->child)
+			wipe(node->child);
+	}
+}
+
+void ia_json_free(cJSON *root)
+{
+	if (!root)
+		return;
+	wipe(root);
+	cJSON_Delete(root);
+}
+
+static const cJSON *field(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+int ia_json_string(const cJSON *obj, const char *key, bool required, size_t max_len,
+		   const char **out, ia_err *err)
+{
+	const cJSON *v = field(obj, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return ia_err_set(err, 400, "invalid_request", "Field \"%s\" is required.", key);
+		return 0;
+	}
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" must be a string.", key);
+	size_t n = strlen(v->valuestring);
+	if (n == 0)
+		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" must not be empty.", key);
+	if (n > max_len)
+		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" is longer than %zu bytes.",
+				  key, max_len);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v->valuestring[i] < 0x20 || v->valuestring[i] == 0x7f)
+			return ia_err_set(err, 400, "invalid_request",
+					  "Field \"%s\" holds control characters.", key);
+	*out = v->valuestring;
+	return 0;
+}
+
+int ia_json_object(const cJSON *obj, const char *key, bool required, const cJSON **out,
+		   ia_err *err)
+{
+	const cJSON *v = field(obj, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return ia_err_set(err, 400, "invalid_request", "Field \"%s\" is required.", key);
+		return 0;
+	}
+	if (!cJSON_IsObject(v))
+		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" must be an object.", key);
+	*out = v;
+	return 0;
+}
+
+int ia_json_bool(const cJSON *obj, const char *key, bool dflt, bool *out, ia_err *err)
+{
+	const cJSON *v = field(obj, key);
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!cJSON_IsBool(v))
+		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" must be true or false.", key);
+	*out = cJSON_IsTrue(v);
+	return 0;
+}
