@@ -15,7 +15,8 @@ CFLAGS   += -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
             -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
             -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
             -Ilib $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
-            -DIA_DEFAULT_PROVIDERS_FILE='"$(PREFIX)/share/intauth/providers.json"'
+            -DIA_DEFAULT_PROVIDERS_FILE='"$(PREFIX)/share/intauth/providers.json"' \
+            -DIA_DEFAULT_SQL_DIR='"$(PREFIX)/share/intauth/sql"'
 LDFLAGS  += -pie -Wl,-z,relro,-z,now
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ifneq ($(SANITIZE),)

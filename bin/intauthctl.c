@@ -1,0 +1,269 @@
+/* intauthctl: the operator's command line.
+ *   migrate                          apply sql/NNN_*.sql not yet applied, in order
+ *   gen-key                          print a fresh CREDENTIAL_ENCRYPTION_KEY
+ *   mint-token --sub UUID [--role R] [--ttl S]   print a signed JWT (development, tests)
+ *   providers                        list the catalog and which are configured
+ * Configuration as for the programs (environment, then ENV_FILE). */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+#include <sodium.h>
+
+#include "ia_codec.h"
+#include "ia_config.h"
+#include "ia_jwt.h"
+#include "ia_providers.h"
+
+#ifndef IA_DEFAULT_SQL_DIR
+#define IA_DEFAULT_SQL_DIR "sql"
+#endif
+#define MIGRATION_MAX_BYTES (4 << 20)
+/* any constant: serialises concurrent `migrate` runs */
+#define MIGRATION_LOCK_KEY "7348829137"
+
+static int usage(void)
+{
+	fputs("usage: intauthctl migrate\n"
+	      "       intauthctl gen-key\n"
+	      "       intauthctl mint-token --sub UUID [--role authenticated|service_role] [--ttl SECONDS]\n"
+	      "       intauthctl providers\n", stderr);
+	return 2;
+}
+
+static int is_migration_name(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 8 && name[0] >= '0' && name[0] <= '9' && name[1] >= '0' && name[1] <= '9' &&
+	       name[2] >= '0' && name[2] <= '9' && name[3] == '_' && strcmp(name + n - 4, ".sql") == 0;
+}
+
+static int migration_filter(const struct dirent *d)
+{
+	return is_migration_name(d->d_name);
+}
+
+static char *read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+
+	if (!f)
+		return NULL;
+	data = malloc(max + 1);
+	if (data) {
+		*len = fread(data, 1, max + 1, f);
+		if (ferror(f) || *len > max) {
+			free(data);
+			data = NULL;
+		} else {
+			data[*len] = '\0';
+		}
+	}
+	fclose(f);
+	return data;
+}
+
+static int exec_ok(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	int ok = res && (PQresultStatus(res) == PGRES_COMMAND_OK ||
+			 PQresultStatus(res) == PGRES_TUPLES_OK);
+	if (!ok)
+		fprintf(stderr, "intauthctl: %s", PQerrorMessage(conn));
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+static int cmd_migrate(const ia_config *cfg)
+{
+	const char *dir = ia_config_get(cfg, "SQL_DIR");
+	struct dirent **names = NULL;
+	PGconn *conn = NULL;
+	int n = -1, rc = 1, applied = 0;
+
+	if (!dir)
+		dir = IA_DEFAULT_SQL_DIR;
+	if (!cfg->database_url) {
+		fputs("intauthctl: DATABASE_URL is not set\n", stderr);
+		return 1;
+	}
+	conn = PQconnectdb(cfg->database_url);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "intauthctl: cannot connect: %s", PQerrorMessage(conn));
+		goto out;
+	}
+	PQclear(PQexec(conn, "SET client_min_messages = warning"));
+	if (exec_ok(conn, "SELECT pg_advisory_lock(" MIGRATION_LOCK_KEY ")", 0, NULL) ||
+	    exec_ok(conn, "CREATE SCHEMA IF NOT EXISTS intauth", 0, NULL) ||
+	    exec_ok(conn, "CREATE TABLE IF NOT EXISTS intauth.schema_migrations ("
+			  " version text PRIMARY KEY, checksum text NOT NULL,"
+			  " applied_at timestamptz NOT NULL DEFAULT now())", 0, NULL))
+		goto out;
+	n = scandir(dir, &names, migration_filter, alphasort);
+	if (n < 0) {
+		fprintf(stderr, "intauthctl: cannot read %s: %s\n", dir, strerror(errno));
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		char path[4096], sum[65];
+		size_t len = 0;
+		const char *name = names[i]->d_name;
+		snprintf(path, sizeof path, "%s/%s", dir, name);
+		char *sql = read_file(path, MIGRATION_MAX_BYTES, &len);
+		if (!sql) {
+			fprintf(stderr, "intauthctl: cannot read %s\n", path);
+			goto out;
+		}
+		ia_sha256_hex(sql, len, sum);
+		const char *params[] = { name, sum };
+		PGresult *res = PQexecParams(conn, "SELECT checksum FROM intauth.schema_migrations"
+					     " WHERE version = $1", 1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "intauthctl: %s", PQerrorMessage(conn));
+			PQclear(res);
+			free(sql);
+			goto out;
+		}
+		int done = PQntuples(res) > 0;
+		if (done && strcmp(PQgetvalue(res, 0, 0), sum) != 0)
+			fprintf(stderr, "intauthctl: warning: %s changed since it was applied\n", name);
+		PQclear(res);
+		if (done) {
+			free(sql);
+			continue;
+		}
+		/* each file and its record commit together or not at all */
+		int failed = exec_ok(conn, "BEGIN", 0, NULL);
+		if (!failed) {
+			res = PQexec(conn, sql);
+			if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+				fprintf(stderr, "intauthctl: %s failed: %s", name, PQerrorMessage(conn));
+				failed = 1;
+			}
+			PQclear(res);
+		}
+		if (!failed)
+			failed = exec_ok(conn, "INSERT INTO intauth.schema_migrations (version, checksum)"
+					 " VALUES ($1, $2)", 2, params) ||
+				 exec_ok(conn, "COMMIT", 0, NULL);
+		free(sql);
+		if (failed) {
+			PQclear(PQexec(conn, "ROLLBACK"));
+			goto out;
+		}
+		printf("applied %s\n", name);
+		applied++;
+	}
+	printf("migrations up to date (%d applied now)\n", applied);
+	rc = 0;
+out:
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	PQfinish(conn);
+	return rc;
+}
+
+static int cmd_gen_key(void)
+{
+	unsigned char key[32];
+	char text[IA_B64_ENCODED_LEN(32)];
+
+	randombytes_buf(key, sizeof key);
+	ia_b64_encode(key, sizeof key, text, sizeof text);
+	sodium_memzero(key, sizeof key);
+	puts(text);
+	sodium_memzero(text, sizeof text);
+	return 0;
+}
+
+static int cmd_mint_token(const ia_config *cfg, int argc, char **argv)
+{
+	const char *sub = NULL, *role = "authenticated";
+	long ttl = 3600;
+
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--sub") == 0) {
+			sub = argv[++i];
+		} else if (i + 1 < argc && strcmp(argv[i], "--role") == 0) {
+			role = argv[++i];
+		} else if (i + 1 < argc && strcmp(argv[i], "--ttl") == 0) {
+			char *end;
+			ttl = strtol(argv[++i], &end, 10);
+			if (*end || ttl < 1 || ttl > 366L * 86400)
+				return usage();
+		} else {
+			return usage();
+		}
+	}
+	if (strcmp(role, "authenticated") != 0 && strcmp(role, "service_role") != 0) {
+		fputs("intauthctl: --role must be authenticated or service_role\n", stderr);
+		return 2;
+	}
+	if (strcmp(role, "authenticated") == 0 && (!sub || !ia_uuid_valid(sub))) {
+		fputs("intauthctl: --sub UUID is required for a user token\n", stderr);
+		return 2;
+	}
+	if (!cfg->jwt_secret) {
+		fputs("intauthctl: JWT_SECRET is not set\n", stderr);
+		return 1;
+	}
+	char *tok = ia_jwt_mint(cfg->jwt_secret, cfg->jwt_secret_len, role, sub, cfg->jwt_audience,
+				time(NULL), ttl);
+	if (!tok)
+		return 1;
+	puts(tok);
+	free(tok);
+	return 0;
+}
+
+static int cmd_providers(const ia_config *cfg)
+{
+	ia_providers *p = NULL;
+	char err[512];
+
+	if (ia_providers_load(&p, cfg->providers_file, cfg->providers_extra_file, err, sizeof err)) {
+		fprintf(stderr, "intauthctl: %s\n", err);
+		return 1;
+	}
+	for (size_t i = 0; i < p->n; i++)
+		printf("%-20s %-8s %-10s %s\n", p->items[i].name,
+		       ia_auth_type_names[p->items[i].auth_type],
+		       ia_provider_configured(&p->items[i], cfg) ? "configured" : "-",
+		       ia_webhook_scheme_names[p->items[i].webhook.scheme]);
+	ia_providers_free(p);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	ia_config cfg;
+	char err[512];
+	int rc;
+
+	if (argc < 2)
+		return usage();
+	if (sodium_init() < 0)
+		return 1;
+	if (strcmp(argv[1], "gen-key") == 0)
+		return cmd_gen_key();
+	if (ia_config_load_partial(&cfg, err, sizeof err) != 0) {
+		fprintf(stderr, "intauthctl: configuration error: %s\n", err);
+		return 1;
+	}
+	if (strcmp(argv[1], "migrate") == 0)
+		rc = cmd_migrate(&cfg);
+	else if (strcmp(argv[1], "mint-token") == 0)
+		rc = cmd_mint_token(&cfg, argc - 2, argv + 2);
+	else if (strcmp(argv[1], "providers") == 0)
+		rc = cmd_providers(&cfg);
+	else
+		rc = usage();
+	ia_config_release(&cfg);
+	return rc;
+}
