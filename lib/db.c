@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "ia_buf.h"
 #include "ia_log.h"
 
 /* SQLSTATEs we answer differently from a plain 500 */
@@ -228,4 +229,33 @@ int ia_db_ping(ia_db *db, ia_err *err)
 	}
 	PQclear(res);
 	return 0;
+}
+
+int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+		  const char *const *params, ia_buf *out, bool *found, ia_err *err)
+{
+	PGresult *res = NULL;
+	int rc = -1;
+
+	*found = false;
+	if (ia_db_begin(db, caller, err))
+		return -1;
+	res = ia_db_exec(db, sql, n_params, params, err);
+	if (!res)
+		goto out;
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+		*found = true;
+		if (ia_buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0))) {
+			ia_err_oom(err);
+			goto out;
+		}
+	}
+	if (ia_db_commit(db, err))
+		goto out;
+	rc = 0;
+out:
+	PQclear(res);
+	if (rc)
+		ia_db_rollback(db);
+	return rc;
 }

@@ -47,6 +47,13 @@ void ia_db_rollback(ia_db *db);
 PGresult *ia_db_exec(ia_db *db, const char *sql, int n_params, const char *const *params,
 		     ia_err *err);
 
+/* One statement in its own request transaction as the caller: the first
+ * column of the first row, when there is one and it is not NULL, is appended to
+ * out and *found set. Rolls back on any error. */
+struct ia_buf;
+int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+		  const char *const *params, struct ia_buf *out, bool *found, ia_err *err);
+
 /* Liveness for /healthz: SELECT 1 outside any request transaction. */
 int ia_db_ping(ia_db *db, ia_err *err);
 

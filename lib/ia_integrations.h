@@ -9,6 +9,8 @@
 #ifndef IA_INTEGRATIONS_H
 #define IA_INTEGRATIONS_H
 
+#include <stdbool.h>
+
 #include "ia_app.h"
 #include "ia_buf.h"
 #include "ia_err.h"
@@ -17,6 +19,33 @@
 #define IA_CREDENTIAL_CONTEXT_MAX 256
 void ia_credential_context(char out[IA_CREDENTIAL_CONTEXT_MAX], const char *credential_id,
 			   const char *user_id, const char *provider);
+
+/* Is a connection label valid? 1-64 of [A-Za-z0-9_.:@-]. */
+bool ia_connection_valid(const char *s);
+
+/* What a successful connect writes: the integration upserted on (user,
+ * provider, connection) as connected, its credential sealed under a fresh
+ * credential id, a log row, and optionally a bootstrap job: one statement,
+ * one transaction. Borrowed pointers; NULL means absent. */
+typedef struct ia_integration_write {
+	const char *user_id;
+	const char *provider;
+	const char *connection;
+	enum ia_auth_type auth_type;
+	const char *scopes_json;      /* JSON array of strings */
+	const char *expires_at;       /* ISO-8601 with zone */
+	const char *expires_in;       /* seconds, or "@<epoch seconds>" */
+	const char *metadata_json;    /* object; NULL keeps what is there */
+	const char *secret;           /* the credential JSON to seal */
+	size_t secret_len;
+	const char *log_action;
+	const char *log_message;
+	bool enqueue_bootstrap;
+} ia_integration_write;
+
+/* out gets {"integration":{..}}. */
+int ia_integration_save(ia_app *app, const ia_claims *caller, const ia_integration_write *w,
+			ia_buf *out, ia_err *err);
 
 /* storeCredentials: body of SPEC §8 -> {"integration":{..}} */
 int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body, size_t len,

@@ -26,7 +26,7 @@ void ia_credential_context(char out[IA_CREDENTIAL_CONTEXT_MAX], const char *cred
 		 user_id, provider);
 }
 
-static bool connection_valid(const char *s)
+bool ia_connection_valid(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -233,39 +233,40 @@ static const char SQL_STORE[] =
 	"  secret = excluded.secret, updated_at = now()),"
 	" l AS ("
 	" INSERT INTO public.integration_logs (integration_id, user_id, provider, action, message)"
-	" SELECT i.id, i.user_id, i.provider, 'credentials_stored',"
-	"  'Credentials stored (' || i.auth_type || ').' FROM i)"
+	" SELECT i.id, i.user_id, i.provider, $12, $13 FROM i),"
+	" j AS ("
+	" INSERT INTO public.integration_sync_jobs (kind, integration_id, user_id)"
+	" SELECT 'bootstrap', i.id, i.user_id FROM i WHERE $14::boolean)"
 	" SELECT json_build_object('integration',"
 	"  intauth.integration_json(ROW(i.*)::public.integrations))::text FROM i";
 
-/* Runs sql as the caller in its own transaction; the first column of the
- * first row (if any) is appended to out; *found tells whether there was one. */
-static int run_one(ia_app *app, const ia_claims *caller, const char *sql, int n,
-		   const char *const *params, ia_buf *out, bool *found, ia_err *err)
+int ia_integration_save(ia_app *app, const ia_claims *caller, const ia_integration_write *w,
+			ia_buf *out, ia_err *err)
 {
-	PGresult *res = NULL;
+	char cred_id[37], context[IA_CREDENTIAL_CONTEXT_MAX];
+	char *envelope = NULL;
+	bool found;
 	int rc = -1;
 
-	*found = false;
-	if (ia_db_begin(&app->db, caller, err))
-		return -1;
-	res = ia_db_exec(&app->db, sql, n, params, err);
-	if (!res)
+	ia_uuid_v4(cred_id);
+	ia_credential_context(context, cred_id, w->user_id, w->provider);
+	if (ia_crypto_seal(app->cfg.keys, w->secret, w->secret_len, context, &envelope))
+		return ia_err_internal(err);
+	const char *params[] = {
+		w->user_id, w->provider, w->connection, ia_auth_type_names[w->auth_type],
+		w->scopes_json, w->expires_at, w->expires_in, w->metadata_json, cred_id,
+		ia_keyring_current_kid(app->cfg.keys), envelope, w->log_action, w->log_message,
+		w->enqueue_bootstrap ? "true" : "false",
+	};
+	if (ia_db_run_one(&app->db, caller, SQL_STORE, 14, params, out, &found, err))
 		goto out;
-	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-		*found = true;
-		if (ia_buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0))) {
-			ia_err_oom(err);
-			goto out;
-		}
+	if (!found) {
+		ia_err_internal(err);
+		goto out;
 	}
-	if (ia_db_commit(&app->db, err))
-		goto out;
 	rc = 0;
 out:
-	PQclear(res);
-	if (rc)
-		ia_db_rollback(&app->db);
+	free(envelope);
 	return rc;
 }
 
@@ -297,13 +298,11 @@ int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body,
 			 ia_buf *out, ia_err *err)
 {
 	cJSON *root = NULL;
-	char *metadata = NULL, *envelope = NULL;
+	char *metadata = NULL;
 	const char *provider_name, *auth_type, *connection, *user_id;
 	const cJSON *creds, *meta;
 	const ia_provider *provider;
 	stored_fields f;
-	char cred_id[37], context[IA_CREDENTIAL_CONTEXT_MAX];
-	bool found;
 	int rc = -1;
 
 	ia_buf_init(&f.secret, IA_SECRET_MAX);
@@ -330,7 +329,7 @@ int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body,
 		goto out;
 	if (!connection)
 		connection = "default";
-	if (!connection_valid(connection)) {
+	if (!ia_connection_valid(connection)) {
 		ia_err_set(err, 400, "invalid_request",
 			   "Field \"connection\" must be 1-64 characters of A-Z a-z 0-9 _ . : @ -.");
 		goto out;
@@ -350,30 +349,20 @@ int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body,
 		goto out;
 	}
 
-	ia_uuid_v4(cred_id);
-	ia_credential_context(context, cred_id, user_id, provider->name);
-	if (ia_crypto_seal(app->cfg.keys, f.secret.data, f.secret.len, context, &envelope)) {
-		ia_err_internal(err);
-		goto out;
-	}
-	const char *params[] = {
-		user_id, provider->name, connection, ia_auth_type_names[provider->auth_type],
-		ia_buf_cstr(&f.scopes), f.expires_at,
-		f.expires_in[0] ? f.expires_in : NULL, metadata, cred_id,
-		ia_keyring_current_kid(app->cfg.keys), envelope,
+	ia_integration_write w = {
+		.user_id = user_id, .provider = provider->name, .connection = connection,
+		.auth_type = provider->auth_type, .scopes_json = ia_buf_cstr(&f.scopes),
+		.expires_at = f.expires_at, .expires_in = f.expires_in[0] ? f.expires_in : NULL,
+		.metadata_json = metadata, .secret = f.secret.data, .secret_len = f.secret.len,
+		.log_action = "credentials_stored", .log_message = "Credentials stored.",
 	};
-	if (run_one(app, caller, SQL_STORE, 11, params, out, &found, err))
+	if (ia_integration_save(app, caller, &w, out, err))
 		goto out;
-	if (!found) {
-		ia_err_internal(err);
-		goto out;
-	}
 	ia_log(IA_LOG_INFO, "credentials_stored", "provider %s user %s", provider->name, user_id);
 	rc = 0;
 out:
 	ia_buf_release(&f.secret);
 	ia_buf_release(&f.scopes);
-	free(envelope);
 	if (metadata)
 		cJSON_free(metadata);
 	ia_json_free(root);
@@ -385,7 +374,7 @@ int ia_integration_list(ia_app *app, const ia_claims *caller, ia_buf *out, ia_er
 	bool found;
 	const char *params[] = { caller->sub };
 
-	return run_one(app, caller,
+	return ia_db_run_one(&app->db, caller,
 		       "SELECT json_build_object('integrations', coalesce(json_agg("
 		       " intauth.integration_json(i) ORDER BY i.created_at, i.id), '[]'::json))::text"
 		       " FROM public.integrations i WHERE i.user_id = $1",
@@ -401,7 +390,7 @@ int ia_integration_get(ia_app *app, const ia_claims *caller, const char *id, ia_
 	if (!ia_uuid_valid(id))
 		return ia_err_set(err, 404, "not_found", "No such integration.");
 	/* no user filter in the SQL: RLS alone decides, and 0 rows is 404 */
-	if (run_one(app, caller,
+	if (ia_db_run_one(&app->db, caller,
 		    "SELECT json_build_object('integration', intauth.integration_json(i))::text"
 		    " FROM public.integrations i WHERE i.id = $1",
 		    1, params, out, &found, err))
@@ -419,7 +408,7 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *id, 
 
 	if (!ia_uuid_valid(id))
 		return ia_err_set(err, 404, "not_found", "No such integration.");
-	if (run_one(app, caller,
+	if (ia_db_run_one(&app->db, caller,
 		    "WITH d AS (DELETE FROM public.integrations WHERE id = $1"
 		    "  RETURNING id, user_id, provider, connection),"
 		    " l AS (INSERT INTO public.integration_logs (user_id, provider, action, message, details)"
@@ -443,7 +432,7 @@ int ia_integration_logs(ia_app *app, const ia_claims *caller, const char *id, lo
 		return ia_err_set(err, 404, "not_found", "No such integration.");
 	snprintf(lim, sizeof lim, "%ld", limit);
 	const char *params[] = { id, lim };
-	if (run_one(app, caller,
+	if (ia_db_run_one(&app->db, caller,
 		    "SELECT CASE WHEN EXISTS (SELECT 1 FROM public.integrations WHERE id = $1) THEN"
 		    " (SELECT json_build_object('logs', coalesce(json_agg(json_build_object("
 		    "  'id', l.id, 'level', l.level, 'action', l.action, 'message', l.message,"
