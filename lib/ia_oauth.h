@@ -1,0 +1,62 @@
+/* ia_oauth: the OAuth 2.0 client side (RFC 6749, 7636, 9207, 9700).
+ *
+ * ia_oauth_start / ia_oauth_callback are the whole of the auth-start and
+ * auth-callback routes. Token endpoint calls (code exchange now, refresh
+ * later) go through ia_oauth_token_request, which adds the provider's client
+ * authentication and parses JSON or form-encoded answers.
+ *
+ * Tokens are held in sodium_malloc'd strings (ia_token_set) and wiped when
+ * released.
+ */
+#ifndef IA_OAUTH_H
+#define IA_OAUTH_H
+
+#include "ia_app.h"
+#include "ia_buf.h"
+#include "ia_err.h"
+#include "ia_providers.h"
+
+#define IA_OAUTH_STATE_TTL_SECONDS 600
+#define IA_FLOW_COOKIE "intauth_flow"
+
+typedef struct ia_token_set {
+	char *access_token;    /* required */
+	char *refresh_token;   /* may be NULL */
+	char *token_type;      /* required */
+	char *id_token;        /* may be NULL */
+	char *scope;           /* granted scopes (space-separated), may be NULL */
+	long expires_in;       /* seconds, -1 when the provider gave none */
+} ia_token_set;
+
+void ia_token_set_release(ia_token_set *t);
+
+/* Parses a token endpoint answer (JSON, or form-encoded as some providers
+ * send). On an OAuth error answer, returns -1 with err: invalid_grant -> 422
+ * reauthorization_required; anything else -> 502 provider_error. 5xx and 429
+ * -> 502 provider_error. Missing access_token or token_type -> 502. */
+int ia_oauth_parse_token_response(long status, const char *content_type, const char *body,
+				  size_t len, ia_token_set *out, ia_err *err);
+
+/* POSTs form (grant parameters, form-encoded) to the provider's token_url
+ * (placeholders filled from params_json, an object of validated values, or
+ * NULL) with the provider's client authentication, and parses the answer. */
+int ia_oauth_token_request(const ia_app *app, const ia_provider *p, const char *params_json,
+			   ia_buf *form, ia_token_set *out, ia_err *err);
+
+/* The credential JSON sealed for a token set. keep_refresh: the refresh token
+ * to keep when the answer carried none (RFC 6749 §6), or NULL. */
+int ia_token_set_secret_json(const ia_token_set *t, const char *keep_refresh, ia_buf *out);
+
+/* GET /api/auth/{provider}/start: out gets {"url":"..."}; *location the same
+ * URL (malloc'd, caller frees) for ?redirect=1; the flow cookie is added to
+ * req's answer headers. */
+int ia_oauth_start(ia_app *app, ia_request *req, const char *provider, ia_buf *out,
+		   char **location, ia_err *err);
+
+/* GET /api/auth/{provider}/callback. Returns 0 with *location (malloc'd) to
+ * redirect to, outcome included; or -1 with err (400 invalid_state) when the
+ * state itself is not valid, so there is nowhere trusted to send the browser. */
+int ia_oauth_callback(ia_app *app, ia_request *req, const char *provider, char **location,
+		      ia_err *err);
+
+#endif
