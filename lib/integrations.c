@@ -299,8 +299,8 @@ int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body,
 {
 	cJSON *root = NULL;
 	char *metadata = NULL;
-	const char *provider_name, *auth_type, *connection, *user_id;
-	const cJSON *creds, *meta;
+	const char *provider_name = NULL, *auth_type = NULL, *connection = NULL, *user_id = NULL;
+	const cJSON *creds = NULL, *meta = NULL;
 	const ia_provider *provider;
 	stored_fields f;
 	int rc = -1;
