@@ -1,7 +1,6 @@
 #include "ia_integrations.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,7 +182,10 @@ static int collect_credentials(enum ia_auth_type type, const cJSON *creds, store
 			    ein->valuedouble > (double)MAX_EXPIRES_IN)
 				return ia_err_set(err, 400, "invalid_request",
 						  "Field \"expires_in\" must be a positive number of seconds.");
-			snprintf(f->expires_in, sizeof f->expires_in, "%ld", (long)ceil(ein->valuedouble));
+			long secs = (long)ein->valuedouble;
+			if ((double)secs < ein->valuedouble)
+				secs++;         /* round up: never claim a token lives shorter than it does */
+			snprintf(f->expires_in, sizeof f->expires_in, "%ld", secs);
 		} else if (eat && !cJSON_IsNull(eat)) {
 			if (cJSON_IsNumber(eat) && eat->valuedouble > 0 && eat->valuedouble < 1e11) {
 				/* epoch seconds */
