@@ -206,24 +206,51 @@ int ia_request_read_body(ia_request *req, size_t max_bytes, ia_err *err)
 	return 0;
 }
 
-const char *ia_request_header(const ia_request *req, const char *name)
+/* The CGI variable carrying a header: "X-Hub-Signature-256" -> HTTP_X_HUB_SIGNATURE_256 */
+static int header_var(const char *name, char *var, size_t size)
 {
-	char var[128];
-	size_t i = 0, n = strlen(name);
+	size_t n = strlen(name);
 
-	if (strcasecmp(name, "Content-Type") == 0)
-		return param(req, "CONTENT_TYPE");
-	if (strcasecmp(name, "Content-Length") == 0)
-		return param(req, "CONTENT_LENGTH");
-	if (n + 6 > sizeof var)
-		return NULL;
+	if (strcasecmp(name, "Content-Type") == 0 || strcasecmp(name, "Content-Length") == 0) {
+		snprintf(var, size, "%s", strcasecmp(name, "Content-Type") == 0 ? "CONTENT_TYPE"
+										  : "CONTENT_LENGTH");
+		return 0;
+	}
+	if (n + 6 > size)
+		return -1;
 	memcpy(var, "HTTP_", 5);
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
 		var[5 + i] = c == '-' ? '_' : (char)toupper((unsigned char)c);
 	}
 	var[5 + n] = '\0';
-	return param(req, var);
+	return 0;
+}
+
+const char *ia_request_header(const ia_request *req, const char *name)
+{
+	char var[128];
+
+	return header_var(name, var, sizeof var) == 0 ? param(req, var) : NULL;
+}
+
+const char *ia_request_header_n(const ia_request *req, const char *name, int *count)
+{
+	char var[128];
+	const char *first = NULL;
+
+	*count = 0;
+	if (header_var(name, var, sizeof var) != 0)
+		return NULL;
+	size_t n = strlen(var);
+	for (char **e = req->fcgx->envp; e && *e; e++) {
+		if (strncmp(*e, var, n) == 0 && (*e)[n] == '=') {
+			if (!first)
+				first = *e + n + 1;
+			(*count)++;
+		}
+	}
+	return first;
 }
 
 const char *ia_request_query(const ia_request *req, const char *key)

@@ -55,6 +55,11 @@ int ia_request_read_body(ia_request *req, size_t max_bytes, ia_err *err);
 /* Header by its HTTP name ("Authorization", "X-Hub-Signature-256", "Content-Type"),
  * looked up case-insensitively as the CGI variable. NULL when absent. */
 const char *ia_request_header(const ia_request *req, const char *name);
+/* Like ia_request_header, and *count receives how many times the header came
+ * (nginx before 1.23 passes each repeat as its own parameter; later versions
+ * join them with ", ", which then fails whatever parses the value). */
+const char *ia_request_header_n(const ia_request *req, const char *name, int *count);
+
 /* Decoded query value, NULL when absent. With duplicated keys, the first. */
 const char *ia_request_query(const ia_request *req, const char *key);
 /* The named cookie's value from the Cookie header, copied into out. -1 when absent/too long. */
