@@ -636,8 +636,9 @@ static const char *finish_connect(ia_app *app, ia_request *req, const ia_provide
 		failure = provider_error_code(perror);
 		goto out;
 	}
-	if (iss && (!p->issuer || strcmp(iss, p->issuer) != 0)) {
-		/* RFC 9207: a response from another issuer is a mix-up attempt */
+	if (iss && p->issuer && strcmp(iss, p->issuer) != 0) {
+		/* RFC 9207: a response from another issuer is a mix-up attempt.
+		 * Without a configured issuer there is nothing to compare with. */
 		failure = "invalid_issuer";
 		goto out;
 	}
