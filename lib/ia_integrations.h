@@ -11,6 +11,8 @@
 
 #include <stdbool.h>
 
+#include <cJSON.h>
+
 #include "ia_app.h"
 #include "ia_buf.h"
 #include "ia_err.h"
@@ -41,7 +43,22 @@ typedef struct ia_integration_write {
 	const char *log_action;
 	const char *log_message;
 	bool enqueue_bootstrap;
+	const char *provider_params_json; /* object of {param} values; NULL keeps what is there */
 } ia_integration_write;
+
+/* The user a request acts for: a user acts for itself (naming another
+ * user_id is 403); the service role must name one in "user_id". */
+int ia_acting_user(const ia_claims *caller, const cJSON *body, const char **user_id, ia_err *err);
+
+/* Which integration a lifecycle request means: {"integration_id"} or
+ * {"provider", "connection"?} of the acting user. Pointers borrow from body. */
+typedef struct ia_selector {
+	const char *integration_id;
+	const char *user_id;
+	const char *provider;
+	const char *connection;
+} ia_selector;
+int ia_selector_parse(const ia_claims *caller, const cJSON *body, ia_selector *sel, ia_err *err);
 
 /* out gets {"integration":{..}}. */
 int ia_integration_save(ia_app *app, const ia_claims *caller, const ia_integration_write *w,

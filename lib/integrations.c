@@ -214,19 +214,20 @@ static int collect_credentials(enum ia_auth_type type, const cJSON *creds, store
 static const char SQL_STORE[] =
 	"WITH i AS ("
 	" INSERT INTO public.integrations AS t (user_id, provider, connection, auth_type, status,"
-	"  scopes, expires_at, metadata)"
+	"  scopes, expires_at, metadata, provider_params)"
 	" VALUES ($1, $2, $3, $4, 'connected', ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),"
 	"  CASE WHEN $6::text IS NOT NULL THEN $6::timestamptz"
 	"       WHEN $7::text LIKE '@%' THEN to_timestamp(substr($7, 2)::double precision)"
 	"       WHEN $7::text IS NOT NULL THEN now() + make_interval(secs => $7::double precision)"
 	"  END,"
-	"  coalesce($8::jsonb, '{}'))"
+	"  coalesce($8::jsonb, '{}'), coalesce($15::jsonb, '{}'))"
 	" ON CONFLICT (user_id, provider, connection) DO UPDATE SET"
 	"  auth_type = excluded.auth_type, status = 'connected', scopes = excluded.scopes,"
 	"  expires_at = excluded.expires_at,"
 	"  metadata = CASE WHEN $8::jsonb IS NULL THEN t.metadata ELSE excluded.metadata END,"
 	"  last_error = NULL, refresh_failures = 0, first_failure_at = NULL,"
-	"  next_refresh_at = NULL, updated_at = now()"
+	"  next_refresh_at = NULL, updated_at = now(),"
+	"  provider_params = coalesce($15::jsonb, t.provider_params)"
 	" RETURNING *),"
 	" c AS ("
 	" INSERT INTO public.credentials (id, integration_id, user_id, provider, key_id, secret)"
@@ -258,9 +259,9 @@ int ia_integration_save(ia_app *app, const ia_claims *caller, const ia_integrati
 		w->user_id, w->provider, w->connection, ia_auth_type_names[w->auth_type],
 		w->scopes_json, w->expires_at, w->expires_in, w->metadata_json, cred_id,
 		ia_keyring_current_kid(app->cfg.keys), envelope, w->log_action, w->log_message,
-		w->enqueue_bootstrap ? "true" : "false",
+		w->enqueue_bootstrap ? "true" : "false", w->provider_params_json,
 	};
-	if (ia_db_run_one(&app->db, caller, SQL_STORE, 14, params, out, &found, err))
+	if (ia_db_run_one(&app->db, caller, SQL_STORE, 15, params, out, &found, err))
 		goto out;
 	if (!found) {
 		ia_err_internal(err);
@@ -274,8 +275,7 @@ out:
 
 /* The user an action is for: a user acts for itself (naming another user is
  * 403); the service role must name one. */
-static int acting_user(const ia_claims *caller, const cJSON *body, const char **user_id,
-		       ia_err *err)
+int ia_acting_user(const ia_claims *caller, const cJSON *body, const char **user_id, ia_err *err)
 {
 	const char *named;
 
@@ -294,6 +294,27 @@ static int acting_user(const ia_claims *caller, const cJSON *body, const char **
 		return ia_err_set(err, 400, "invalid_request", "Field \"user_id\" must be a UUID.");
 	*user_id = named;
 	return 0;
+}
+
+int ia_selector_parse(const ia_claims *caller, const cJSON *body, ia_selector *sel, ia_err *err)
+{
+	memset(sel, 0, sizeof *sel);
+	if (ia_json_string(body, "integration_id", false, 64, &sel->integration_id, err))
+		return -1;
+	if (sel->integration_id) {
+		if (!ia_uuid_valid(sel->integration_id))
+			return ia_err_set(err, 404, "not_found", "No such integration.");
+		return 0;
+	}
+	if (ia_json_string(body, "provider", false, 64, &sel->provider, err) ||
+	    ia_json_string(body, "connection", false, 64, &sel->connection, err))
+		return -1;
+	if (!sel->provider)
+		return ia_err_set(err, 400, "invalid_request",
+				  "Give \"integration_id\", or \"provider\" and optionally \"connection\".");
+	if (!sel->connection)
+		sel->connection = "default";
+	return ia_acting_user(caller, body, &sel->user_id, err);
 }
 
 int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body, size_t len,
@@ -336,7 +357,7 @@ int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body,
 			   "Field \"connection\" must be 1-64 characters of A-Z a-z 0-9 _ . : @ -.");
 		goto out;
 	}
-	if (acting_user(caller, root, &user_id, err) ||
+	if (ia_acting_user(caller, root, &user_id, err) ||
 	    ia_json_object(root, "credentials", true, &creds, err) ||
 	    ia_json_object(root, "metadata", false, &meta, err))
 		goto out;

@@ -688,7 +688,7 @@ static const char *finish_connect(ia_app *app, ia_request *req, const ia_provide
 		.expires_in = tokens.expires_in > 0 ? expires_in : NULL,
 		.secret = secret.data, .secret_len = secret.len,
 		.log_action = "connected", .log_message = "Connected through OAuth.",
-		.enqueue_bootstrap = true,
+		.enqueue_bootstrap = true, .provider_params_json = cs->params_json,
 	};
 	if (ia_integration_save(app, NULL, &w, &out, &err)) {
 		failure = err.status == 503 ? "unavailable" : "internal_error";
