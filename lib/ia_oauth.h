@@ -43,6 +43,18 @@ int ia_oauth_parse_token_response(long status, const char *content_type, const c
 int ia_oauth_token_request(const ia_app *app, const ia_provider *p, const char *params_json,
 			   ia_buf *form, ia_token_set *out, ia_err *err);
 
+/* Prepares the same call without running it (for a multi handle): adds client
+ * authentication to form and initialises call. Release call with
+ * ia_outbound_release(). */
+struct ia_outbound;
+int ia_oauth_token_prepare(const ia_app *app, const ia_provider *p, const char *params_json,
+			   ia_buf *form, struct ia_outbound *call, ia_err *err);
+
+/* Fills a provider URL template from a stored params object (NULL = none).
+ * malloc'd, or NULL with err. */
+char *ia_oauth_fill_url(const ia_provider *p, const char *tmpl, const char *params_json,
+			ia_err *err);
+
 /* The credential JSON sealed for a token set. keep_refresh: the refresh token
  * to keep when the answer carried none (RFC 6749 §6), or NULL. */
 int ia_token_set_secret_json(const ia_token_set *t, const char *keep_refresh, ia_buf *out);

@@ -179,8 +179,8 @@ int ia_oauth_parse_token_response(long status, const char *content_type, const c
 }
 
 /* Placeholder values from a stored JSON object of validated params. */
-static char *fill_from_json(const ia_provider *p, const char *tmpl, const char *params_json,
-			    ia_err *err)
+char *ia_oauth_fill_url(const ia_provider *p, const char *tmpl, const char *params_json,
+			ia_err *err)
 {
 	const char *names[16], *values[16];
 	size_t n = 0;
@@ -202,40 +202,49 @@ static char *fill_from_json(const ia_provider *p, const char *tmpl, const char *
 	return url;
 }
 
-int ia_oauth_token_request(const ia_app *app, const ia_provider *p, const char *params_json,
-			   ia_buf *form, ia_token_set *out, ia_err *err)
+int ia_oauth_token_prepare(const ia_app *app, const ia_provider *p, const char *params_json,
+			   ia_buf *form, ia_outbound *call, ia_err *err)
 {
 	const char *id = ia_provider_client_id(p, &app->cfg);
 	const char *secret = ia_provider_client_secret(p, &app->cfg);
 	bool basic = p->token_endpoint_auth == IA_TOKEN_AUTH_BASIC && secret;
-	ia_outbound call;
-	char *url = NULL;
-	long status;
-	int rc = -1;
+	char *url;
+	int rc;
 
-	memset(out, 0, sizeof *out);
-	out->expires_in = -1;
-	memset(&call, 0, sizeof call);
+	memset(call, 0, sizeof *call);
 	if (!id)
 		return ia_err_set(err, 400, "invalid_request", "Provider %s is not configured.", p->name);
 	if (!basic && (ia_form_add(form, "client_id", id) ||
 		       (secret && ia_form_add(form, "client_secret", secret))))
 		return ia_err_oom(err);
-	if (!(url = fill_from_json(p, p->token_url, params_json, err)))
+	if (!(url = ia_oauth_fill_url(p, p->token_url, params_json, err)))
 		return -1;
-	if (ia_outbound_init(&call, &app->cfg, url, ia_buf_cstr(form), NULL, basic ? id : NULL,
-			     basic ? secret : NULL, err))
+	rc = ia_outbound_init(call, &app->cfg, url, ia_buf_cstr(form), NULL, basic ? id : NULL,
+			      basic ? secret : NULL, err);
+	free(url);
+	return rc;
+}
+
+int ia_oauth_token_request(const ia_app *app, const ia_provider *p, const char *params_json,
+			   ia_buf *form, ia_token_set *out, ia_err *err)
+{
+	ia_outbound call;
+	long status = 0;
+	int rc = -1;
+
+	memset(out, 0, sizeof *out);
+	out->expires_in = -1;
+	if (ia_oauth_token_prepare(app, p, params_json, form, &call, err))
 		goto out;
 	if (ia_outbound_perform(&call, &status, err))
 		goto out;
 	rc = ia_oauth_parse_token_response(status, call.content_type, ia_buf_cstr(&call.response),
 					   call.response.len, out, err);
+out:
 	if (rc)
 		ia_log(IA_LOG_WARN, "token_request_failed", "provider %s: HTTP %ld, %s", p->name,
-		       status, err->code);
-out:
+		       status, err->code ? err->code : "error");
 	ia_outbound_release(&call);
-	free(url);
 	return rc;
 }
 
