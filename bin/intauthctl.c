@@ -3,6 +3,7 @@
  *   gen-key                          print a fresh CREDENTIAL_ENCRYPTION_KEY
  *   mint-token --sub UUID [--role R] [--ttl S]   print a signed JWT (development, tests)
  *   providers                        list the catalog and which are configured
+ *   health-check                     refresh what expires soon (healthCheck, for cron)
  * Configuration as for the programs (environment, then ENV_FILE). */
 #include <dirent.h>
 #include <errno.h>
@@ -14,10 +15,12 @@
 #include <libpq-fe.h>
 #include <sodium.h>
 
+#include "ia_app.h"
 #include "ia_codec.h"
 #include "ia_config.h"
 #include "ia_jwt.h"
 #include "ia_providers.h"
+#include "ia_tokens.h"
 
 #ifndef IA_DEFAULT_SQL_DIR
 #define IA_DEFAULT_SQL_DIR "sql"
@@ -31,7 +34,8 @@ static int usage(void)
 	fputs("usage: intauthctl migrate\n"
 	      "       intauthctl gen-key\n"
 	      "       intauthctl mint-token --sub UUID [--role authenticated|service_role] [--ttl SECONDS]\n"
-	      "       intauthctl providers\n", stderr);
+	      "       intauthctl providers\n"
+	      "       intauthctl health-check\n", stderr);
 	return 2;
 }
 
@@ -240,6 +244,27 @@ static int cmd_providers(const ia_config *cfg)
 	return 0;
 }
 
+static int cmd_health_check(void)
+{
+	ia_app app;
+	ia_buf out;
+	ia_err err = { 0 };
+	int rc = 1;
+
+	if (ia_app_init(&app, "intauthctl") != 0)
+		return 1;
+	ia_buf_init(&out, 4096);
+	if (ia_tokens_health_check(&app, &out, &err) == 0) {
+		puts(ia_buf_cstr(&out));
+		rc = 0;
+	} else {
+		fprintf(stderr, "intauthctl: health-check failed: %s (%s)\n", err.message, err.code);
+	}
+	ia_buf_release(&out);
+	ia_app_release(&app);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	ia_config cfg;
@@ -252,6 +277,8 @@ int main(int argc, char **argv)
 		return 1;
 	if (strcmp(argv[1], "gen-key") == 0)
 		return cmd_gen_key();
+	if (strcmp(argv[1], "health-check") == 0)
+		return cmd_health_check();
 	if (ia_config_load_partial(&cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "intauthctl: configuration error: %s\n", err);
 		return 1;

@@ -12,6 +12,7 @@
 #include "ia_crypto.h"
 #include "ia_json.h"
 #include "ia_log.h"
+#include "ia_tokens.h"
 
 #define MAX_SECRET_FIELD 16384
 #define MAX_SCOPES 100
@@ -544,22 +545,40 @@ int ia_credentials_fetch(ia_app *app, const ia_claims *caller, const char *body,
 		ia_err_set(err, 404, "not_found", "No such integration.");
 		goto out;
 	}
-	const char *params[] = { integration_id, user_id, provider, connection ? connection : "default" };
-	if (ia_db_begin(&app->db, caller, err))
-		goto out;
-	res = ia_db_exec(&app->db,
-			 "SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret, i.user_id, i.provider,"
-			 " intauth.ts(i.expires_at), to_json(i.scopes)::text"
-			 " FROM public.integrations i"
-			 " LEFT JOIN public.credentials c ON c.integration_id = i.id"
-			 " WHERE CASE WHEN $1::uuid IS NOT NULL THEN i.id = $1::uuid"
-			 "  ELSE i.user_id = $2::uuid AND i.provider = $3 AND i.connection = $4 END",
-			 4, params, err);
-	if (!res || ia_db_commit(&app->db, err))
-		goto out;
-	if (PQntuples(res) == 0) {
-		ia_err_set(err, 404, "not_found", "No such integration.");
-		goto out;
+	char window[24];
+	snprintf(window, sizeof window, "%ld", app->cfg.refresh_window_seconds);
+	const char *params[] = { integration_id, user_id, provider, connection ? connection : "default",
+				 window };
+	for (int attempt = 0;; attempt++) {
+		if (ia_db_begin(&app->db, caller, err))
+			goto out;
+		res = ia_db_exec(&app->db,
+				 "SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret,"
+				 " i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text,"
+				 " (i.auth_type = 'oauth2' AND i.status = 'connected'"
+				 "  AND i.expires_at <= now() + make_interval(secs => $5::double precision)"
+				 "  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id"
+				 " FROM public.integrations i"
+				 " LEFT JOIN public.credentials c ON c.integration_id = i.id"
+				 " WHERE CASE WHEN $1::uuid IS NOT NULL THEN i.id = $1::uuid"
+				 "  ELSE i.user_id = $2::uuid AND i.provider = $3 AND i.connection = $4 END",
+				 5, params, err);
+		if (!res || ia_db_commit(&app->db, err))
+			goto out;
+		if (PQntuples(res) == 0) {
+			ia_err_set(err, 404, "not_found", "No such integration.");
+			goto out;
+		}
+		if (attempt > 0 || strcmp(PQgetvalue(res, 0, 9), "t") != 0)
+			break;
+		/* inside the refresh window: refresh first (one caller does; the
+		 * others wait for it), then read again */
+		bool still_valid;
+		if (ia_tokens_refresh_if_due(app, caller, PQgetvalue(res, 0, 10), &still_valid, err) &&
+		    !still_valid)
+			goto out;
+		PQclear(res);
+		res = NULL;
 	}
 	if (strcmp(PQgetvalue(res, 0, 1), "connected") != 0 || PQgetisnull(res, 0, 3)) {
 		ia_err_set(err, 409, "not_connected", "The integration has no usable credential (%s).",

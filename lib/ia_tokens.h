@@ -1,0 +1,46 @@
+/* ia_tokens: keeping OAuth connections alive and ending them (SPEC §8).
+ *
+ * One refresh per integration at a time, across processes: the integration
+ * row is locked (SELECT ... FOR UPDATE) for the length of the provider call,
+ * which the outbound timeouts bound, and re-read after the lock is taken, so a
+ * caller that waited sees what the one before it did. Rotated refresh tokens
+ * are sealed and stored in the same transaction as the success. invalid_grant
+ * marks the connection expired; network trouble leaves the credential as it
+ * was, records the failure and sets a cooldown, and after failures over days
+ * marks the connection `error`.
+ */
+#ifndef IA_TOKENS_H
+#define IA_TOKENS_H
+
+#include "ia_app.h"
+#include "ia_buf.h"
+#include "ia_err.h"
+
+/* refreshToken: out gets {"integration":{..},"refreshed":bool}. */
+int ia_tokens_refresh(ia_app *app, const ia_claims *caller, const char *body, size_t len,
+		      ia_buf *out, ia_err *err);
+
+/* Refreshes when due (inside REFRESH_WINDOW_SECONDS and not cooling down);
+ * for getCredentials. *still_valid tells whether the stored token had not yet
+ * expired, so a failed refresh may still serve it. */
+int ia_tokens_refresh_if_due(ia_app *app, const ia_claims *caller, const char *integration_id,
+			     bool *still_valid, ia_err *err);
+
+/* revokeToken: out gets {"integration":{..}}. Idempotent. */
+int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, size_t len,
+		     ia_buf *out, ia_err *err);
+
+/* healthCheck: out gets {"checked":n,"refreshed":n,"failed":n,"expired":n}. */
+int ia_tokens_health_check(ia_app *app, ia_buf *out, ia_err *err);
+
+/* The context binding a revoke_retry job's sealed credential to its job. */
+void ia_revoke_retry_context(char out[256], const char *integration_id, const char *user_id,
+			     const char *provider);
+
+/* RFC 7009 revocation of the tokens in a credential JSON (refresh token first).
+ * 0 when the provider accepted (or has no revocation endpoint), -1 with err
+ * when it should be retried later. */
+int ia_tokens_revoke_remote(const ia_app *app, const ia_provider *p, const char *params_json,
+			    const char *secret_json, size_t secret_len, ia_err *err);
+
+#endif

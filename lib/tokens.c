@@ -1,0 +1,728 @@
+#include "ia_tokens.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "ia_codec.h"
+#include "ia_crypto.h"
+#include "ia_integrations.h"
+#include "ia_json.h"
+#include "ia_log.h"
+#include "ia_oauth.h"
+#include "ia_outbound.h"
+
+/* a healthCheck call stops claiming new batches after this long */
+#define HEALTH_CHECK_BUDGET_SECONDS 40
+#define HEALTH_BATCH_PER_SLOT 4
+
+/* The columns every lifecycle query reads, in this order. */
+#define ROW_COLUMNS \
+	" i.id, i.user_id, i.provider, i.status, i.auth_type, c.id, c.secret," \
+	" (i.expires_at IS NOT NULL AND i.expires_at <= now() + make_interval(secs => $W::double precision))," \
+	" (i.last_refreshed_at IS NOT NULL AND i.last_refreshed_at >= now())," \
+	" (i.next_refresh_at IS NOT NULL AND i.next_refresh_at > now())," \
+	" (i.expires_at IS NULL OR i.expires_at > now())," \
+	" i.provider_params::text, intauth.integration_json(i)::text"
+
+enum { COL_ID, COL_USER, COL_PROVIDER, COL_STATUS, COL_AUTH_TYPE, COL_CRED_ID, COL_SECRET, COL_DUE,
+       COL_REFRESHED_SINCE_START, COL_COOLING, COL_STILL_VALID, COL_PARAMS, COL_JSON };
+
+typedef struct token_row {
+	const char *id, *user_id, *provider, *status, *auth_type, *cred_id, *envelope;
+	const char *params_json, *json;
+	bool due, refreshed_since_start, cooling, still_valid;
+} token_row;
+
+static bool flag(PGresult *res, int row, int col)
+{
+	return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+static void row_from(PGresult *res, int i, token_row *r)
+{
+	r->id = PQgetvalue(res, i, COL_ID);
+	r->user_id = PQgetvalue(res, i, COL_USER);
+	r->provider = PQgetvalue(res, i, COL_PROVIDER);
+	r->status = PQgetvalue(res, i, COL_STATUS);
+	r->auth_type = PQgetvalue(res, i, COL_AUTH_TYPE);
+	r->cred_id = PQgetisnull(res, i, COL_CRED_ID) ? NULL : PQgetvalue(res, i, COL_CRED_ID);
+	r->envelope = PQgetisnull(res, i, COL_SECRET) ? NULL : PQgetvalue(res, i, COL_SECRET);
+	r->due = flag(res, i, COL_DUE);
+	r->refreshed_since_start = flag(res, i, COL_REFRESHED_SINCE_START);
+	r->cooling = flag(res, i, COL_COOLING);
+	r->still_valid = flag(res, i, COL_STILL_VALID);
+	r->params_json = PQgetvalue(res, i, COL_PARAMS);
+	r->json = PQgetvalue(res, i, COL_JSON);
+}
+
+/* "$W" in ROW_COLUMNS is the window's parameter number, spliced per query. */
+static const char SQL_LOCK_BY_ID[] =
+	"SELECT" ROW_COLUMNS
+	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id"
+	" WHERE i.id = $1::uuid FOR UPDATE OF i";
+static const char SQL_LOCK_BY_NAME[] =
+	"SELECT" ROW_COLUMNS
+	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id"
+	" WHERE i.user_id = $1::uuid AND i.provider = $2 AND i.connection = $3 FOR UPDATE OF i";
+static const char SQL_CLAIM_DUE[] =
+	"SELECT" ROW_COLUMNS
+	" FROM public.integrations i JOIN public.credentials c ON c.integration_id = i.id"
+	" WHERE i.status = 'connected' AND i.auth_type = 'oauth2'"
+	"  AND i.expires_at <= now() + make_interval(secs => $W::double precision)"
+	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())"
+	" ORDER BY i.expires_at LIMIT $1::int FOR UPDATE OF i SKIP LOCKED";
+
+/* Copies sql replacing "$W" with "$<n>". */
+static char *with_window_param(const char *sql, int n)
+{
+	ia_buf b;
+	char num[8];
+	const char *p = sql, *w;
+
+	snprintf(num, sizeof num, "$%d", n);
+	ia_buf_init(&b, 65536);
+	while ((w = strstr(p, "$W"))) {
+		if (ia_buf_append(&b, p, (size_t)(w - p)) || ia_buf_puts(&b, num))
+			goto fail;
+		p = w + 2;
+	}
+	if (ia_buf_puts(&b, p) == 0)
+		return ia_buf_detach(&b);
+fail:
+	ia_buf_release(&b);
+	return NULL;
+}
+
+static PGresult *lock_rows(ia_app *app, const char *tmpl, int n, const char *const *params,
+			   ia_err *err)
+{
+	char window[24];
+	const char *all[4];
+	char *sql = with_window_param(tmpl, n + 1);
+	PGresult *res;
+
+	if (!sql) {
+		ia_err_oom(err);
+		return NULL;
+	}
+	snprintf(window, sizeof window, "%ld", app->cfg.refresh_window_seconds);
+	for (int i = 0; i < n; i++)
+		all[i] = params[i];
+	all[n] = window;
+	res = ia_db_exec(&app->db, sql, n + 1, all, err);
+	free(sql);
+	return res;
+}
+
+static PGresult *lock_selected(ia_app *app, const ia_selector *sel, ia_err *err)
+{
+	if (sel->integration_id) {
+		const char *params[] = { sel->integration_id };
+		return lock_rows(app, SQL_LOCK_BY_ID, 1, params, err);
+	}
+	const char *params[] = { sel->user_id, sel->provider, sel->connection };
+	return lock_rows(app, SQL_LOCK_BY_NAME, 3, params, err);
+}
+
+/* ---- one refresh, in steps so many can share a multi handle ---- */
+
+typedef struct refresh_call {
+	ia_outbound call;         /* first: CURLOPT_PRIVATE points here */
+	token_row row;
+	const ia_provider *p;
+	char *plain;              /* decrypted credential JSON (sodium memory) */
+	size_t plain_len;
+	cJSON *secret;
+	const char *refresh_token;
+	ia_buf form;
+	bool ready;               /* prepared and waiting for its transfer */
+	CURLcode result;
+} refresh_call;
+
+static void refresh_call_release(refresh_call *c)
+{
+	ia_outbound_release(&c->call);
+	ia_json_free(c->secret);
+	ia_secret_free(c->plain, c->plain_len);
+	ia_buf_release(&c->form);
+	c->secret = NULL;
+	c->plain = NULL;
+}
+
+static int open_credential(const ia_app *app, const token_row *r, char **plain, size_t *len,
+			   ia_err *err)
+{
+	char context[IA_CREDENTIAL_CONTEXT_MAX];
+
+	ia_credential_context(context, r->cred_id, r->user_id, r->provider);
+	if (ia_crypto_open(app->cfg.keys, r->envelope, context, plain, len)) {
+		ia_log(IA_LOG_ERROR, "credential_decrypt_failed", "credential %s does not decrypt",
+		       r->cred_id);
+		return ia_err_set(err, 500, "internal_error", "The stored credential could not be decrypted.");
+	}
+	return 0;
+}
+
+static int refresh_prepare(ia_app *app, refresh_call *c, ia_err *err)
+{
+	ia_buf_init(&c->form, 65536);
+	memset(&c->call, 0, sizeof c->call);
+	if (!(c->p = ia_providers_find(app->providers, c->row.provider)))
+		return ia_err_set(err, 409, "not_connected", "The provider is no longer in the catalog.");
+	if (open_credential(app, &c->row, &c->plain, &c->plain_len, err))
+		return -1;
+	c->secret = cJSON_ParseWithLength(c->plain, c->plain_len);
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(c->secret, "refresh_token");
+	if (!cJSON_IsString(rt) || !*rt->valuestring)
+		return ia_err_set(err, 409, "not_connected",
+				  "There is no refresh token; the user must reconnect.");
+	c->refresh_token = rt->valuestring;
+	if (ia_form_add(&c->form, "grant_type", "refresh_token") ||
+	    ia_form_add(&c->form, "refresh_token", c->refresh_token))
+		return ia_err_oom(err);
+	if (ia_oauth_token_prepare(app, c->p, c->row.params_json, &c->form, &c->call, err))
+		return -1;
+	c->ready = true;
+	return 0;
+}
+
+static int record_success(ia_app *app, refresh_call *c, const ia_token_set *t, ia_buf *json,
+			  ia_err *err)
+{
+	ia_buf secret, scopes;
+	char cred_id[37], context[IA_CREDENTIAL_CONTEXT_MAX], expires_in[24];
+	char *envelope = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	ia_buf_init(&secret, IA_SECRET_MAX);
+	ia_buf_init(&scopes, 16384);
+	/* no new refresh token in the answer: keep the old one (RFC 6749 §6) */
+	if (ia_token_set_secret_json(t, c->refresh_token, &secret))
+		goto oom;
+	if (t->scope) {
+		cJSON *arr = cJSON_CreateArray();
+		char *copy = strdup(t->scope);
+		for (char *s = copy, *save = NULL, *tok; copy && (tok = strtok_r(s, " ,", &save)); s = NULL)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(tok));
+		char *text = cJSON_PrintUnformatted(arr);
+		if (text)
+			ia_buf_puts(&scopes, text);
+		cJSON_free(text);
+		cJSON_Delete(arr);
+		free(copy);
+	}
+	ia_uuid_v4(cred_id);
+	ia_credential_context(context, cred_id, c->row.user_id, c->row.provider);
+	if (ia_crypto_seal(app->cfg.keys, secret.data, secret.len, context, &envelope)) {
+		ia_err_internal(err);
+		goto out;
+	}
+	if (t->expires_in > 0)
+		snprintf(expires_in, sizeof expires_in, "%ld", t->expires_in);
+	const char *params[] = {
+		c->row.id, cred_id, ia_keyring_current_kid(app->cfg.keys), envelope,
+		t->expires_in > 0 ? expires_in : NULL, scopes.len ? ia_buf_cstr(&scopes) : NULL,
+	};
+	res = ia_db_exec(&app->db,
+			 "WITH c AS (UPDATE public.credentials SET id = $2::uuid, key_id = $3, secret = $4,"
+			 "  updated_at = now() WHERE integration_id = $1::uuid),"
+			 " l AS (INSERT INTO public.integration_logs (integration_id, user_id, provider, action, message)"
+			 "  SELECT id, user_id, provider, 'token_refreshed', 'Access token refreshed.'"
+			 "  FROM public.integrations WHERE id = $1::uuid)"
+			 " UPDATE public.integrations i SET status = 'connected',"
+			 "  expires_at = CASE WHEN $5::text IS NULL THEN NULL"
+			 "   ELSE now() + make_interval(secs => $5::double precision) END,"
+			 "  scopes = CASE WHEN $6::jsonb IS NULL THEN i.scopes"
+			 "   ELSE ARRAY(SELECT jsonb_array_elements_text($6::jsonb)) END,"
+			 "  last_refreshed_at = clock_timestamp(), last_error = NULL, refresh_failures = 0,"
+			 "  first_failure_at = NULL, next_refresh_at = NULL, updated_at = now()"
+			 " WHERE i.id = $1::uuid RETURNING intauth.integration_json(i)::text",
+			 6, params, err);
+	if (!res)
+		goto out;
+	if (json && PQntuples(res) == 1 && ia_buf_puts(json, PQgetvalue(res, 0, 0)))
+		goto oom;
+	rc = 0;
+	goto out;
+oom:
+	ia_err_oom(err);
+out:
+	PQclear(res);
+	free(envelope);
+	ia_buf_release(&secret);
+	ia_buf_release(&scopes);
+	return rc;
+}
+
+/* The provider refused the grant: the user has to connect again. */
+static void record_expired(ia_app *app, const token_row *r)
+{
+	ia_err ignored = { 0 };
+	const char *params[] = { r->id };
+	PQclear(ia_db_exec(&app->db,
+			   "WITH l AS (INSERT INTO public.integration_logs (integration_id, user_id, provider,"
+			   "  level, action, message)"
+			   "  SELECT id, user_id, provider, 'error', 'refresh_rejected',"
+			   "  'The provider rejected the refresh token; the user must reconnect.'"
+			   "  FROM public.integrations WHERE id = $1::uuid)"
+			   " UPDATE public.integrations SET status = 'expired',"
+			   "  last_error = jsonb_build_object('code', 'reauthorization_required',"
+			   "   'message', 'The provider no longer accepts this grant; reconnect.'),"
+			   "  updated_at = now() WHERE id = $1::uuid",
+			   1, params, &ignored));
+}
+
+/* Network trouble or a provider fault: the credential stays; a cooldown that
+ * doubles per failure (with jitter) keeps automatic attempts polite, and after
+ * ten failures over three days the connection is left to the user. */
+static void record_failure(ia_app *app, const token_row *r, const ia_err *why)
+{
+	ia_err ignored = { 0 };
+	const char *params[] = { r->id, why->code, why->message };
+	PQclear(ia_db_exec(&app->db,
+			   "WITH l AS (INSERT INTO public.integration_logs (integration_id, user_id, provider,"
+			   "  level, action, message, details)"
+			   "  SELECT id, user_id, provider, 'warn', 'refresh_failed', $3,"
+			   "  jsonb_build_object('code', $2::text) FROM public.integrations WHERE id = $1::uuid)"
+			   " UPDATE public.integrations SET refresh_failures = refresh_failures + 1,"
+			   "  first_failure_at = coalesce(first_failure_at, now()),"
+			   "  next_refresh_at = now() + make_interval(secs =>"
+			   "   least(60 * power(2, least(refresh_failures, 12)), 3600) * (0.8 + random() * 0.4)),"
+			   "  last_error = jsonb_build_object('code', $2::text, 'message', $3::text),"
+			   "  status = CASE WHEN refresh_failures + 1 >= 10"
+			   "   AND first_failure_at < now() - interval '3 days' THEN 'error' ELSE status END,"
+			   "  updated_at = now() WHERE id = $1::uuid",
+			   3, params, &ignored));
+}
+
+/* Applies a finished transfer. 0 when refreshed (json gets the integration);
+ * -1 with err, the outcome recorded in the transaction either way. */
+static int refresh_finish(ia_app *app, refresh_call *c, ia_buf *json, ia_err *err)
+{
+	ia_token_set tokens = { 0 };
+	long status = 0;
+	int rc;
+
+	rc = ia_outbound_result(&c->call, c->result, &status, err);
+	if (rc == 0)
+		rc = ia_oauth_parse_token_response(status, c->call.content_type,
+						   ia_buf_cstr(&c->call.response), c->call.response.len,
+						   &tokens, err);
+	if (rc == 0) {
+		rc = record_success(app, c, &tokens, json, err);
+		if (rc == 0)
+			ia_log(IA_LOG_INFO, "token_refreshed", "integration %s", c->row.id);
+	} else if (err->status == 422) {
+		ia_log(IA_LOG_WARN, "refresh_rejected", "integration %s: invalid_grant", c->row.id);
+		record_expired(app, &c->row);
+	} else {
+		ia_log(IA_LOG_WARN, "refresh_failed", "integration %s: %s", c->row.id, err->code);
+		record_failure(app, &c->row, err);
+	}
+	ia_token_set_release(&tokens);
+	return rc;
+}
+
+/* Locked row in hand: refresh it now. */
+static int refresh_locked(ia_app *app, const token_row *row, ia_buf *json, ia_err *err)
+{
+	refresh_call c;
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	c.row = *row;
+	rc = refresh_prepare(app, &c, err);
+	if (rc == 0) {
+		c.result = curl_easy_perform(c.call.easy);
+		rc = refresh_finish(app, &c, json, err);
+	}
+	refresh_call_release(&c);
+	return rc;
+}
+
+/* Commits what the transaction recorded; a failed commit replaces err. */
+static int commit_outcome(ia_app *app, int rc, ia_err *err)
+{
+	ia_err commit_err = { 0 };
+
+	if (ia_db_commit(&app->db, &commit_err)) {
+		*err = commit_err;
+		return -1;
+	}
+	return rc;
+}
+
+int ia_tokens_refresh(ia_app *app, const ia_claims *caller, const char *body, size_t len,
+		      ia_buf *out, ia_err *err)
+{
+	cJSON *root = NULL;
+	PGresult *res = NULL;
+	ia_selector sel;
+	ia_buf json;
+	bool force = false, refreshed = false;
+	int rc = -1;
+
+	ia_buf_init(&json, 65536);
+	if (!(root = ia_json_parse_object(body, len, err)) || ia_selector_parse(caller, root, &sel, err) ||
+	    ia_json_bool(root, "force", false, &force, err))
+		goto out;
+	if (ia_db_begin(&app->db, caller, err))
+		goto out;
+	if (!(res = lock_selected(app, &sel, err)))
+		goto out;
+	if (PQntuples(res) != 1) {
+		ia_err_set(err, 404, "not_found", "No such integration.");
+		goto out;
+	}
+	token_row row;
+	row_from(res, 0, &row);
+	if (strcmp(row.status, "connected") != 0 || !row.envelope) {
+		ia_err_set(err, 409, "not_connected", "The integration has no usable credential (%s).",
+			   row.status);
+		goto out;
+	}
+	/* Re-read under the lock: whoever held it before may have refreshed. */
+	bool needed = strcmp(row.auth_type, "oauth2") == 0 &&
+		      (force ? !row.refreshed_since_start : row.due);
+	if (needed) {
+		rc = refresh_locked(app, &row, &json, err);
+		rc = commit_outcome(app, rc, err);
+		if (rc)
+			goto out;
+		refreshed = true;
+	} else {
+		if (ia_db_commit(&app->db, err))
+			goto out;
+		refreshed = force && row.refreshed_since_start;
+		if (ia_buf_puts(&json, row.json)) {
+			ia_err_oom(err);
+			goto out;
+		}
+	}
+	if (ia_buf_puts(out, "{\"integration\":") || ia_buf_append(out, json.data, json.len) ||
+	    ia_buf_printf(out, ",\"refreshed\":%s}", refreshed ? "true" : "false")) {
+		ia_err_oom(err);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc)
+		ia_db_rollback(&app->db);
+	PQclear(res);
+	ia_json_free(root);
+	ia_buf_release(&json);
+	return rc;
+}
+
+int ia_tokens_refresh_if_due(ia_app *app, const ia_claims *caller, const char *integration_id,
+			     bool *still_valid, ia_err *err)
+{
+	PGresult *res = NULL;
+	ia_selector sel = { .integration_id = integration_id };
+	int rc = -1;
+
+	*still_valid = false;
+	if (ia_db_begin(&app->db, caller, err))
+		return -1;
+	if (!(res = lock_selected(app, &sel, err)))
+		goto out;
+	if (PQntuples(res) != 1) {
+		ia_err_set(err, 404, "not_found", "No such integration.");
+		goto out;
+	}
+	token_row row;
+	row_from(res, 0, &row);
+	*still_valid = row.still_valid;
+	if (strcmp(row.status, "connected") != 0 || !row.envelope || strcmp(row.auth_type, "oauth2") != 0 ||
+	    !row.due || row.cooling) {
+		rc = ia_db_commit(&app->db, err);
+		goto out;
+	}
+	rc = refresh_locked(app, &row, NULL, err);
+	rc = commit_outcome(app, rc, err);
+out:
+	if (rc)
+		ia_db_rollback(&app->db);
+	PQclear(res);
+	return rc;
+}
+
+/* ---- revocation (RFC 7009) ---- */
+
+void ia_revoke_retry_context(char out[256], const char *integration_id, const char *user_id,
+			     const char *provider)
+{
+	snprintf(out, 256, "integration_sync_jobs.revoke_retry|%s|%s|%s", integration_id, user_id,
+		 provider);
+}
+
+static int revoke_one(const ia_app *app, const ia_provider *p, const char *params_json,
+		      const char *token, const char *hint, ia_err *err)
+{
+	ia_outbound call;
+	ia_buf form;
+	long status = 0;
+	int rc = -1;
+
+	memset(&call, 0, sizeof call);
+	ia_buf_init(&form, 65536);
+	if (ia_form_add(&form, "token", token) || ia_form_add(&form, "token_type_hint", hint)) {
+		ia_err_oom(err);
+		goto out;
+	}
+	if (ia_oauth_client_prepare(app, p, p->revocation_url, params_json, &form, &call, err) ||
+	    ia_outbound_perform(&call, &status, err))
+		goto out;
+	/* 200 also for a token that was already invalid; a 400 about the token
+	 * itself means there is nothing left to revoke */
+	if (status == 200 ||
+	    (status == 400 && (strstr(ia_buf_cstr(&call.response), "unsupported_token_type") ||
+			       strstr(ia_buf_cstr(&call.response), "invalid_token")))) {
+		rc = 0;
+		goto out;
+	}
+	ia_err_set(err, 502, "provider_error", "The provider's revocation endpoint answered HTTP %ld.",
+		   status);
+out:
+	ia_outbound_release(&call);
+	ia_buf_release(&form);
+	return rc;
+}
+
+int ia_tokens_revoke_remote(const ia_app *app, const ia_provider *p, const char *params_json,
+			    const char *secret_json, size_t secret_len, ia_err *err)
+{
+	cJSON *secret;
+	int rc = 0;
+
+	if (!p || p->auth_type != IA_AUTH_OAUTH2 || !p->revocation_url)
+		return 0;
+	if (!(secret = cJSON_ParseWithLength(secret_json, secret_len)))
+		return ia_err_internal(err);
+	/* the refresh token first: revoking it usually ends the whole grant */
+	static const char *const kinds[] = { "refresh_token", "access_token" };
+	for (size_t i = 0; i < 2 && rc == 0; i++) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(secret, kinds[i]);
+		if (cJSON_IsString(t) && *t->valuestring)
+			rc = revoke_one(app, p, params_json, t->valuestring, kinds[i], err);
+	}
+	ia_json_free(secret);
+	return rc;
+}
+
+int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, size_t len,
+		     ia_buf *out, ia_err *err)
+{
+	cJSON *root = NULL;
+	PGresult *res = NULL, *done = NULL;
+	char *plain = NULL, *retry_envelope = NULL;
+	size_t plain_len = 0;
+	ia_selector sel;
+	int rc = -1;
+
+	if (!(root = ia_json_parse_object(body, len, err)) || ia_selector_parse(caller, root, &sel, err))
+		goto out;
+	if (ia_db_begin(&app->db, caller, err))
+		goto out;
+	if (!(res = lock_selected(app, &sel, err)))
+		goto out;
+	if (PQntuples(res) != 1) {
+		ia_err_set(err, 404, "not_found", "No such integration.");
+		goto out;
+	}
+	token_row row;
+	row_from(res, 0, &row);
+	const ia_provider *p = ia_providers_find(app->providers, row.provider);
+	if (row.envelope && strcmp(row.auth_type, "oauth2") == 0 && p && p->revocation_url) {
+		if (open_credential(app, &row, &plain, &plain_len, err))
+			goto out;
+		ia_err remote = { 0 };
+		if (ia_tokens_revoke_remote(app, p, row.params_json, plain, plain_len, &remote)) {
+			/* the local disconnect happens anyway; the provider call is retried */
+			char context[256];
+			ia_revoke_retry_context(context, row.id, row.user_id, row.provider);
+			if (ia_crypto_seal(app->cfg.keys, plain, plain_len, context, &retry_envelope)) {
+				ia_err_internal(err);
+				goto out;
+			}
+			ia_log(IA_LOG_WARN, "revoke_deferred", "integration %s: %s", row.id, remote.code);
+		}
+	}
+	const char *params[] = { row.id, retry_envelope, row.params_json };
+	done = ia_db_exec(&app->db,
+			  "WITH d AS (DELETE FROM public.credentials WHERE integration_id = $1::uuid),"
+			  " j AS (INSERT INTO public.integration_sync_jobs (kind, user_id, payload, max_attempts)"
+			  "  SELECT 'revoke_retry', user_id, jsonb_build_object('integration_id', id,"
+			  "   'provider', provider, 'secret', $2::text, 'provider_params', $3::jsonb), 8"
+			  "  FROM public.integrations WHERE id = $1::uuid AND $2::text IS NOT NULL),"
+			  " l AS (INSERT INTO public.integration_logs (integration_id, user_id, provider, action, message)"
+			  "  SELECT id, user_id, provider, 'revoked', CASE WHEN $2::text IS NULL"
+			  "   THEN 'Disconnected.' ELSE 'Disconnected; revocation at the provider will be retried.' END"
+			  "  FROM public.integrations WHERE id = $1::uuid AND status <> 'revoked')"
+			  " UPDATE public.integrations i SET status = 'revoked', expires_at = NULL,"
+			  "  last_error = NULL, refresh_failures = 0, first_failure_at = NULL,"
+			  "  next_refresh_at = NULL, updated_at = now()"
+			  " WHERE i.id = $1::uuid RETURNING intauth.integration_json(i)::text",
+			  3, params, err);
+	if (!done || ia_db_commit(&app->db, err))
+		goto out;
+	if (ia_buf_puts(out, "{\"integration\":") || ia_buf_puts(out, PQgetvalue(done, 0, 0)) ||
+	    ia_buf_putc(out, '}')) {
+		ia_err_oom(err);
+		goto out;
+	}
+	ia_log(IA_LOG_INFO, "revoked", "integration %s", row.id);
+	rc = 0;
+out:
+	if (rc)
+		ia_db_rollback(&app->db);
+	ia_secret_free(plain, plain_len);
+	free(retry_envelope);
+	PQclear(res);
+	PQclear(done);
+	ia_json_free(root);
+	return rc;
+}
+
+/* ---- healthCheck ---- */
+
+typedef struct health_counts {
+	long checked, refreshed, failed, expired;
+} health_counts;
+
+static void run_transfers(refresh_call *calls, size_t n, long concurrency)
+{
+	CURLM *multi = curl_multi_init();
+	size_t next = 0;
+	long running = 0;
+
+	if (!multi) {
+		for (size_t i = 0; i < n; i++)
+			if (calls[i].ready)
+				calls[i].result = curl_easy_perform(calls[i].call.easy);
+		return;
+	}
+	while (next < n || running > 0) {
+		while (running < concurrency && next < n) {
+			refresh_call *c = &calls[next++];
+			if (c->ready && curl_multi_add_handle(multi, c->call.easy) == CURLM_OK)
+				running++;
+			else if (c->ready)
+				c->result = curl_easy_perform(c->call.easy);
+		}
+		int active = 0, left = 0;
+		curl_multi_perform(multi, &active);
+		CURLMsg *msg;
+		while ((msg = curl_multi_info_read(multi, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			ia_outbound *o = NULL;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&o);
+			/* the outbound call is the first member of its refresh_call */
+			((refresh_call *)(void *)o)->result = msg->data.result;
+			curl_multi_remove_handle(multi, msg->easy_handle);
+			running--;
+		}
+		if (running > 0)
+			curl_multi_poll(multi, NULL, 0, 500, NULL);
+	}
+	curl_multi_cleanup(multi);
+}
+
+/* One batch: claim due rows nobody else holds, refresh them in parallel,
+ * record each outcome, commit. Returns the rows claimed, or -1. */
+static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err *err)
+{
+	char lim[24];
+	PGresult *res = NULL;
+	refresh_call *calls = NULL;
+	long n = -1;
+
+	snprintf(lim, sizeof lim, "%ld", limit);
+	const char *params[] = { lim };
+	if (ia_db_begin(&app->db, NULL, err))
+		return -1;
+	/* the batch's locks are held across its provider calls, bounded by the
+	 * outbound timeouts: allow for that instead of the usual idle limit */
+	PQclear(ia_db_exec(&app->db, "SET LOCAL idle_in_transaction_session_timeout = '300s'", 0, NULL, err));
+	if (!(res = lock_rows(app, SQL_CLAIM_DUE, 1, params, err)))
+		goto out;
+	n = PQntuples(res);
+	if (n > 0 && !(calls = calloc((size_t)n, sizeof *calls))) {
+		ia_err_oom(err);
+		n = -1;
+		goto out;
+	}
+	for (long i = 0; i < n; i++) {
+		ia_err why = { 0 };
+		row_from(res, (int)i, &calls[i].row);
+		if (refresh_prepare(app, &calls[i], &why) == 0)
+			continue;
+		counts->failed++;
+		/* no refresh token: past expiry the connection is simply over;
+		 * before it, look again once it has expired */
+		const char *p1[] = { calls[i].row.id };
+		PQclear(ia_db_exec(&app->db, calls[i].row.still_valid
+				   ? "UPDATE public.integrations SET next_refresh_at = expires_at WHERE id = $1::uuid"
+				   : "UPDATE public.integrations SET status = 'expired', last_error ="
+				     " jsonb_build_object('code', 'not_connected', 'message',"
+				     " 'The token expired and there is no refresh token.'), updated_at = now()"
+				     " WHERE id = $1::uuid",
+				   1, p1, &why));
+	}
+	run_transfers(calls, (size_t)n, app->cfg.healthcheck_concurrency);
+	for (long i = 0; i < n; i++) {
+		if (!calls[i].ready)
+			continue;
+		ia_err why = { 0 };
+		if (refresh_finish(app, &calls[i], NULL, &why) == 0)
+			counts->refreshed++;
+		else if (why.status == 422)
+			counts->expired++;
+		else
+			counts->failed++;
+	}
+	/* userinfo, where configured, for what was just refreshed happens in the
+	 * bootstrap job; a token the provider just issued is taken as healthy */
+	if (ia_db_commit(&app->db, err))
+		n = -1;
+	else
+		counts->checked += n;
+out:
+	if (n < 0)
+		ia_db_rollback(&app->db);
+	for (long i = 0; calls && i < PQntuples(res); i++)
+		refresh_call_release(&calls[i]);
+	free(calls);
+	PQclear(res);
+	return n;
+}
+
+int ia_tokens_health_check(ia_app *app, ia_buf *out, ia_err *err)
+{
+	health_counts counts = { 0 };
+	time_t start = time(NULL);
+	long batch = app->cfg.healthcheck_concurrency * HEALTH_BATCH_PER_SLOT;
+
+	for (;;) {
+		long n = health_batch(app, batch, &counts, err);
+		if (n < 0)
+			return -1;
+		if (n < batch || time(NULL) - start >= HEALTH_CHECK_BUDGET_SECONDS)
+			break;
+	}
+	if (ia_buf_printf(out, "{\"checked\":%ld,\"refreshed\":%ld,\"failed\":%ld,\"expired\":%ld}",
+			  counts.checked, counts.refreshed, counts.failed, counts.expired))
+		return ia_err_oom(err);
+	ia_log(IA_LOG_INFO, "health_check", "checked %ld refreshed %ld failed %ld expired %ld",
+	       counts.checked, counts.refreshed, counts.failed, counts.expired);
+	return 0;
+}
