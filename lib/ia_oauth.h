@@ -47,6 +47,11 @@ int ia_oauth_token_request(const ia_app *app, const ia_provider *p, const char *
  * authentication to form and initialises call. Release call with
  * ia_outbound_release(). */
 struct ia_outbound;
+/* The same for any endpoint of the provider taking client authentication
+ * (the token endpoint, RFC 7009 revocation): url_tmpl may hold {param}s. */
+int ia_oauth_client_prepare(const ia_app *app, const ia_provider *p, const char *url_tmpl,
+			    const char *params_json, ia_buf *form, struct ia_outbound *call,
+			    ia_err *err);
 int ia_oauth_token_prepare(const ia_app *app, const ia_provider *p, const char *params_json,
 			   ia_buf *form, struct ia_outbound *call, ia_err *err);
 

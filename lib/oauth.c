@@ -205,6 +205,12 @@ char *ia_oauth_fill_url(const ia_provider *p, const char *tmpl, const char *para
 int ia_oauth_token_prepare(const ia_app *app, const ia_provider *p, const char *params_json,
 			   ia_buf *form, ia_outbound *call, ia_err *err)
 {
+	return ia_oauth_client_prepare(app, p, p->token_url, params_json, form, call, err);
+}
+
+int ia_oauth_client_prepare(const ia_app *app, const ia_provider *p, const char *url_tmpl,
+			    const char *params_json, ia_buf *form, ia_outbound *call, ia_err *err)
+{
 	const char *id = ia_provider_client_id(p, &app->cfg);
 	const char *secret = ia_provider_client_secret(p, &app->cfg);
 	bool basic = p->token_endpoint_auth == IA_TOKEN_AUTH_BASIC && secret;
@@ -217,7 +223,7 @@ int ia_oauth_token_prepare(const ia_app *app, const ia_provider *p, const char *
 	if (!basic && (ia_form_add(form, "client_id", id) ||
 		       (secret && ia_form_add(form, "client_secret", secret))))
 		return ia_err_oom(err);
-	if (!(url = ia_oauth_fill_url(p, p->token_url, params_json, err)))
+	if (!(url = ia_oauth_fill_url(p, url_tmpl, params_json, err)))
 		return -1;
 	rc = ia_outbound_init(call, &app->cfg, url, ia_buf_cstr(form), NULL, basic ? id : NULL,
 			      basic ? secret : NULL, err);
