@@ -1,0 +1,406 @@
+// Shared helpers for the integration tests (node --test, Node 20).
+//
+// The runner (tests/run) starts a private stack and exports:
+//   BASE_URL    http://127.0.0.1:<port> of the stack's nginx
+//   ENV_FILE    KEY=VALUE file the programs read (JWT_SECRET, CREDENTIAL_ENCRYPTION_KEY, ...)
+//   STACK_DIR   the stack's directory (PostgreSQL's unix socket in $STACK_DIR/pg, logs in log/)
+//   PG_PORT     the cluster's port
+//   INTAUTHCTL  build/bin/intauthctl
+// Nothing here hard-codes an answer: tokens are minted from the env file's
+// JWT_SECRET, users are fresh random UUIDs per test, secrets are random strings.
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import assert from 'node:assert/strict';
+
+const execFileP = promisify(execFile);
+
+export const TESTS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const ROOT = resolve(TESTS_DIR, '..');
+
+function required(name) {
+	const v = process.env[name];
+	if (!v) throw new Error(`${name} is not set: run the integration tests through tests/run (make test)`);
+	return v;
+}
+
+export const BASE_URL = required('BASE_URL').replace(/\/+$/, '');
+export const ENV_FILE = required('ENV_FILE');
+export const STACK_DIR = required('STACK_DIR');
+export const PG_PORT = required('PG_PORT');
+export const INTAUTHCTL = process.env.INTAUTHCTL || join(ROOT, 'build/bin/intauthctl');
+export const PG_SOCKET_DIR = process.env.PG_SOCKET_DIR || join(STACK_DIR, 'pg');
+
+/** The env file as an object (KEY=VALUE lines, '#' comments, optional export/quotes). */
+export function readEnvFile(path = ENV_FILE) {
+	const out = {};
+	for (const raw of readFileSync(path, 'utf8').split('\n')) {
+		let line = raw.trim();
+		if (!line || line.startsWith('#')) continue;
+		if (line.startsWith('export ')) line = line.slice(7).trim();
+		const eq = line.indexOf('=');
+		if (eq <= 0) continue;
+		let v = line.slice(eq + 1).trim();
+		if (v.length >= 2 && (v[0] === '"' || v[0] === "'") && v.at(-1) === v[0]) v = v.slice(1, -1);
+		out[line.slice(0, eq).trim()] = v;
+	}
+	return out;
+}
+
+export const ENV = readEnvFile();
+export const JWT_SECRET = ENV.JWT_SECRET;
+if (!JWT_SECRET) throw new Error(`JWT_SECRET missing in ${ENV_FILE}`);
+export const MAX_BODY_BYTES = Number(process.env.MAX_BODY_BYTES || ENV.MAX_BODY_BYTES || 1048576);
+export const ALLOWED_ORIGIN = 'http://app.test.example';
+
+// ---------- JWTs, minted here so that bad ones can be crafted too ----------
+
+export const b64url = (buf) => Buffer.from(buf).toString('base64url');
+export const now = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Signs header.payload with HS256 (or HS512 when header.alg says so) using
+ * `secret`; alg "none" gives an empty signature.
+ */
+export function signJwt(payload, { header = { alg: 'HS256', typ: 'JWT' }, secret = JWT_SECRET } = {}) {
+	const h = b64url(JSON.stringify(header));
+	const p = b64url(JSON.stringify(payload));
+	const input = `${h}.${p}`;
+	if (header.alg === 'none') return `${input}.`;
+	const algo = header.alg === 'HS512' ? 'sha512' : header.alg === 'HS384' ? 'sha384' : 'sha256';
+	return `${input}.${createHmac(algo, secret).update(input).digest('base64url')}`;
+}
+
+export function userClaims(sub, extra = {}) {
+	const t = now();
+	return { sub, role: 'authenticated', aud: 'authenticated', iat: t, exp: t + 3600, ...extra };
+}
+
+export const userToken = (sub, extra = {}) => signJwt(userClaims(sub, extra));
+export const serviceToken = (extra = {}) => {
+	const t = now();
+	return signJwt({ role: 'service_role', iss: 'intauth-tests', iat: t, exp: t + 3600, ...extra });
+};
+/** Supabase's public anon key: a valid signature, role anon. */
+export const anonToken = () => {
+	const t = now();
+	return signJwt({ role: 'anon', iss: 'supabase', iat: t, exp: t + 3600 });
+};
+
+/** A fresh user: a random UUID and its token. */
+export function newUser() {
+	const id = randomUUID();
+	return { id, token: userToken(id) };
+}
+
+/** A long random string nobody else uses, for secrets searched for later. */
+export function uniqueSecret(prefix = 'sk') {
+	return `${prefix}_${randomBytes(30).toString('base64url')}_${randomBytes(8).toString('hex')}`;
+}
+
+// ---------- HTTP ----------
+
+/**
+ * One request. body: an object (sent as JSON), a string or Buffer (sent raw).
+ * Answers { status, headers, text, json } (json null when the body isn't JSON).
+ */
+export async function http(method, path, { token, body, headers = {}, timeoutMs = 20000 } = {}) {
+	const h = { ...headers };
+	if (token) h.authorization = `Bearer ${token}`;
+	let payload;
+	if (body !== undefined) {
+		if (typeof body === 'string' || Buffer.isBuffer(body)) payload = body;
+		else payload = JSON.stringify(body);
+		if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
+	}
+	const res = await fetch(BASE_URL + path, {
+		method,
+		headers: h,
+		body: payload,
+		redirect: 'manual',
+		signal: AbortSignal.timeout(timeoutMs),
+	});
+	const text = await res.text();
+	let json = null;
+	try {
+		json = text ? JSON.parse(text) : null;
+	} catch {
+		json = null;
+	}
+	return { status: res.status, headers: res.headers, text, json };
+}
+
+export const post = (path, body, opts = {}) => http('POST', path, { ...opts, body });
+export const get = (path, opts = {}) => http('GET', path, opts);
+export const del = (path, opts = {}) => http('DELETE', path, opts);
+
+export const fn = (name) => `/functions/v1/${name}`;
+
+export function storeCredentials(token, body, opts = {}) {
+	return post(fn('storeCredentials'), body, { ...opts, token });
+}
+
+export function getCredentials(body, { token = serviceToken(), ...opts } = {}) {
+	return post(fn('getCredentials'), body, { ...opts, token });
+}
+
+/** A short description of an answer for assertion messages. */
+export function show(res) {
+	const t = res.text.length > 400 ? `${res.text.slice(0, 400)}...` : res.text;
+	return `HTTP ${res.status} ${t}`;
+}
+
+/** Asserts the SPEC §4 error envelope with this status (and code when given). */
+export function assertError(res, status, code) {
+	assert.equal(res.status, status, `expected ${status}${code ? ` ${code}` : ''}, got ${show(res)}`);
+	assert.match(res.headers.get('content-type') || '', /application\/json/, `not JSON: ${show(res)}`);
+	assert.ok(res.json && typeof res.json === 'object', `body is not JSON: ${show(res)}`);
+	assert.ok(res.json.error && typeof res.json.error === 'object', `no "error" object: ${show(res)}`);
+	assert.equal(typeof res.json.error.code, 'string', `error.code missing: ${show(res)}`);
+	assert.equal(typeof res.json.error.message, 'string', `error.message missing: ${show(res)}`);
+	if (code) assert.equal(res.json.error.code, code, `expected code ${code}: ${show(res)}`);
+}
+
+export function assertOk(res, status = 200) {
+	assert.equal(res.status, status, `expected ${status}, got ${show(res)}`);
+	assert.ok(res.json, `body is not JSON: ${show(res)}`);
+	return res.json;
+}
+
+export const INTEGRATION_FIELDS = [
+	'id', 'provider', 'connection', 'auth_type', 'status', 'scopes', 'expires_at', 'metadata',
+	'last_refreshed_at', 'last_health_check_at', 'last_error', 'created_at', 'updated_at',
+].sort();
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO_UTC_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+export const isUuid = (s) => typeof s === 'string' && UUID_RE.test(s);
+
+/** Asserts the integration object of SPEC §5. */
+export function assertIntegration(i, expect = {}) {
+	assert.ok(i && typeof i === 'object' && !Array.isArray(i), `integration is not an object: ${JSON.stringify(i)}`);
+	assert.deepEqual(Object.keys(i).sort(), INTEGRATION_FIELDS, `integration fields: ${JSON.stringify(i)}`);
+	assert.ok(isUuid(i.id), `id is not a uuid: ${i.id}`);
+	assert.ok(Array.isArray(i.scopes), 'scopes is not an array');
+	for (const s of i.scopes) assert.equal(typeof s, 'string');
+	assert.ok(i.metadata && typeof i.metadata === 'object' && !Array.isArray(i.metadata), 'metadata is not an object');
+	for (const k of ['expires_at', 'last_refreshed_at', 'last_health_check_at']) {
+		assert.ok(i[k] === null || ISO_UTC_RE.test(i[k]), `${k} is not ISO-8601 UTC or null: ${i[k]}`);
+	}
+	for (const k of ['created_at', 'updated_at']) assert.match(i[k], ISO_UTC_RE, `${k} is not ISO-8601 UTC`);
+	assert.ok(i.last_error === null || (typeof i.last_error === 'object' && 'code' in i.last_error), 'last_error');
+	assert.ok(['pending', 'connected', 'expired', 'error', 'revoked'].includes(i.status), `status ${i.status}`);
+	for (const [k, v] of Object.entries(expect)) assert.deepEqual(i[k], v, `integration.${k}`);
+}
+
+/** Asserts none of the strings appears in text. */
+export function assertNoSecrets(text, secrets, where = 'answer') {
+	for (const s of secrets) {
+		if (!s) continue;
+		assert.ok(!text.includes(s), `a secret appears in the ${where}: ...${s.slice(0, 6)}...`);
+	}
+}
+
+// ---------- PostgreSQL as its superuser, over the stack's unix socket ----------
+
+const PSQL_ARGS = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', PG_SOCKET_DIR, '-p', String(PG_PORT), '-U', 'postgres', '-d', 'intauth'];
+
+/** Runs sql with psql as postgres; answers stdout trimmed. Throws (with stderr) on an error. */
+export function psql(sql, { args = [] } = {}) {
+	try {
+		return execFileSync('psql', [...PSQL_ARGS, ...args], {
+			input: sql,
+			encoding: 'utf8',
+			stdio: ['pipe', 'pipe', 'pipe'],
+			env: { ...process.env, PGCONNECT_TIMEOUT: '5' },
+			timeout: 30000,
+		}).trim();
+	} catch (e) {
+		const err = new Error(`psql failed: ${(e.stderr || e.message || '').toString().trim()}`);
+		err.stderr = (e.stderr || '').toString();
+		throw err;
+	}
+}
+
+/** Like psql() but never throws: { ok, out, err }. */
+export function psqlTry(sql) {
+	try {
+		return { ok: true, out: psql(sql), err: '' };
+	} catch (e) {
+		return { ok: false, out: '', err: e.stderr || e.message };
+	}
+}
+
+/** Quotes a literal for SQL (only used with values we generate). */
+export const lit = (s) => `'${String(s).replace(/'/g, "''")}'`;
+
+export const countRows = (table, where) => Number(psql(`SELECT count(*) FROM public.${table} WHERE ${where};`));
+
+/** The directory holding PostgreSQL's server binaries (pg_dump, pg_ctl). */
+export function pgBinDir() {
+	try {
+		const d = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+		if (d && existsSync(join(d, 'pg_ctl'))) return d;
+	} catch {
+		/* pg_config may be missing */
+	}
+	const base = '/usr/lib/postgresql';
+	if (existsSync(base)) {
+		const versions = readdirSync(base).filter((v) => existsSync(join(base, v, 'bin', 'pg_ctl')));
+		versions.sort((a, b) => Number(b) - Number(a));
+		if (versions.length) return join(base, versions[0], 'bin');
+	}
+	throw new Error('no PostgreSQL server binaries found');
+}
+
+/** pg_dump of the whole intauth database (as the superuser). */
+export async function pgDump() {
+	const bin = join(pgBinDir(), 'pg_dump');
+	const { stdout } = await execFileP(bin, ['-h', PG_SOCKET_DIR, '-p', String(PG_PORT), '-U', 'postgres', '-d', 'intauth', '--no-owner'], {
+		encoding: 'utf8',
+		maxBuffer: 512 * 1024 * 1024,
+	});
+	return stdout;
+}
+
+// ---------- processes and logs ----------
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls fn until it returns a truthy value or timeoutMs passes; answers the last value. */
+export async function poll(fnc, { timeoutMs = 10000, intervalMs = 200 } = {}) {
+	const end = Date.now() + timeoutMs;
+	let last;
+	for (;;) {
+		try {
+			last = await fnc();
+		} catch (e) {
+			last = undefined;
+			if (Date.now() >= end) throw e;
+		}
+		if (last) return last;
+		if (Date.now() >= end) return last;
+		await sleep(intervalMs);
+	}
+}
+
+function procEnviron(pid) {
+	try {
+		return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0');
+	} catch {
+		return [];
+	}
+}
+
+export function procStat(pid) {
+	try {
+		const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+		const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+		return { state: rest[0], ppid: Number(rest[1]) };
+	} catch {
+		return null;
+	}
+}
+
+/** Is this process part of our stack (and not another stack running on the machine)? */
+function belongsToStack(pid) {
+	const env = procEnviron(pid);
+	if (env.some((e) => e === `ENV_FILE=${ENV_FILE}` || e === `STACK_DIR=${STACK_DIR}`)) return true;
+	try {
+		const cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+		return cmd.includes(STACK_DIR);
+	} catch {
+		return false;
+	}
+}
+
+/**
+ * The processes of one FastCGI program of this stack: { master, workers }.
+ * The master supervises the workers; a worker is a process of the program whose
+ * parent is another process of the program.
+ */
+export function programProcesses(program) {
+	let out = '';
+	try {
+		out = execFileSync('pgrep', ['-f', `build/cgi-bin/${program}`], { encoding: 'utf8' });
+	} catch {
+		out = '';
+	}
+	const pids = out.split('\n').map(Number).filter((p) => p > 0 && p !== process.pid);
+	const ours = pids.filter((p) => {
+		const st = procStat(p);
+		return st && st.state !== 'Z' && belongsToStack(p);
+	});
+	const set = new Set(ours);
+	const workers = ours.filter((p) => set.has(procStat(p)?.ppid));
+	const masters = ours.filter((p) => !set.has(procStat(p)?.ppid));
+	return { masters, workers, all: ours };
+}
+
+/** The tails of the stack's logs, for failure messages. */
+export function logTail(lines = 20, filter = null) {
+	const dir = join(STACK_DIR, 'log');
+	if (!existsSync(dir)) return '';
+	let out = '';
+	for (const f of readdirSync(dir)) {
+		const p = join(dir, f);
+		try {
+			if (!statSync(p).isFile()) continue;
+			let ls = readFileSync(p, 'utf8').split('\n');
+			if (filter) ls = ls.filter((l) => filter.test(l));
+			out += `--- ${f}\n${ls.slice(-lines).join('\n')}\n`;
+		} catch {
+			/* a log being rotated */
+		}
+	}
+	return out;
+}
+
+/** Everything the stack's logs hold (for "a secret never reaches a log"). */
+export function allLogs() {
+	const dir = join(STACK_DIR, 'log');
+	if (!existsSync(dir)) return '';
+	let out = '';
+	for (const f of readdirSync(dir)) {
+		const p = join(dir, f);
+		try {
+			if (statSync(p).isFile()) out += readFileSync(p, 'latin1');
+		} catch {
+			/* ignore */
+		}
+	}
+	return out;
+}
+
+// ---------- common bodies ----------
+
+export function apiKeyBody(extra = {}) {
+	return { provider: 'openai', auth_type: 'api_key', credentials: { api_key: uniqueSecret('sk') }, ...extra };
+}
+
+export function basicBody(extra = {}) {
+	return {
+		provider: 'twilio',
+		auth_type: 'basic',
+		credentials: { username: `AC${randomBytes(16).toString('hex')}`, password: uniqueSecret('pw') },
+		...extra,
+	};
+}
+
+export function oauthBody(extra = {}) {
+	return {
+		provider: 'github',
+		auth_type: 'oauth2',
+		credentials: {
+			access_token: uniqueSecret('gho'),
+			refresh_token: uniqueSecret('ghr'),
+			token_type: 'bearer',
+			expires_in: 3600,
+			scope: 'repo read:user',
+		},
+		...extra,
+	};
+}

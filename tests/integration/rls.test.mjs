@@ -1,0 +1,140 @@
+// Row level security (SPEC §3, §5; SECURITY.md "JWT and RLS"): as the role the
+// programs switch to, a query without WHERE sees only the caller's rows, and
+// writes for another user are refused. The login role is nothing special.
+import { test, describe, before } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+	apiKeyBody, assertOk, basicBody, countRows, lit, newUser, psql, psqlTry, storeCredentials,
+} from './lib.mjs';
+
+/** Runs statements as `authenticated` with the claims of sub, then rolls back. */
+function asUser(sub, statements) {
+	const claims = JSON.stringify({ sub, role: 'authenticated' });
+	return psql(`BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', ${lit(claims)}, true) \\g /dev/null
+${statements}
+ROLLBACK;`);
+}
+
+function asUserTry(sub, statements) {
+	const claims = JSON.stringify({ sub, role: 'authenticated' });
+	return psqlTry(`BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', ${lit(claims)}, true) \\g /dev/null
+${statements}
+ROLLBACK;`);
+}
+
+describe('RLS as the authenticated role', () => {
+	const a = newUser();
+	const b = newUser();
+	let ia;
+	let ib;
+
+	before(async () => {
+		ia = assertOk(await storeCredentials(a.token, apiKeyBody())).integration;
+		assertOk(await storeCredentials(a.token, basicBody()));
+		ib = assertOk(await storeCredentials(b.token, apiKeyBody())).integration;
+	});
+
+	for (const table of ['integrations', 'credentials', 'integration_logs']) {
+		test(`SELECT count(*) FROM ${table} (no WHERE) sees only the caller's rows`, () => {
+			const mine = countRows(table, `user_id = ${lit(a.id)}`);
+			const all = Number(psql(`SELECT count(*) FROM public.${table};`));
+			assert.ok(mine >= 2, `A has ${mine} rows in ${table}`);
+			assert.ok(all > mine, `the table holds only A's rows (${all}): the check would be empty`);
+			const seen = Number(asUser(a.id, `SELECT count(*) FROM public.${table};`));
+			assert.equal(seen, mine, `A sees ${seen} of ${all} rows in ${table}, owns ${mine}`);
+			const foreign = Number(asUser(a.id, `SELECT count(*) FROM public.${table} WHERE user_id <> ${lit(a.id)};`));
+			assert.equal(foreign, 0);
+		});
+	}
+
+	test('without claims the authenticated role sees nothing', () => {
+		const n = psql(`BEGIN; SET LOCAL ROLE authenticated; SELECT count(*) FROM public.integrations; ROLLBACK;`);
+		assert.equal(Number(n), 0);
+	});
+
+	for (const table of ['oauth_states', 'integration_webhooks', 'integration_events', 'integration_sync_jobs']) {
+		test(`${table}: RLS enabled, a stranger sees none of its rows`, () => {
+			const rls = psql(`SELECT relrowsecurity FROM pg_class WHERE oid = 'public.${table}'::regclass;`);
+			assert.equal(rls, 't', `${table} has RLS disabled`);
+			const seen = Number(asUser(newUser().id, `SELECT count(*) FROM public.${table};`));
+			assert.equal(seen, 0);
+		});
+	}
+
+	test('INSERT of an integration for another user is refused', () => {
+		const r = asUserTry(a.id, `INSERT INTO public.integrations (user_id, provider, auth_type, status)
+			VALUES (${lit(b.id)}, 'openai', 'api_key', 'connected');`);
+		assert.equal(r.ok, false, 'the insert for another user went through');
+		assert.match(r.err, /row-level security|permission denied/i);
+	});
+
+	test('INSERT of a credentials row for another user is refused', () => {
+		const r = asUserTry(a.id, `INSERT INTO public.credentials (id, integration_id, user_id, provider, key_id, secret)
+			VALUES (gen_random_uuid(), ${lit(ib.id)}, ${lit(b.id)}, 'openai', 'k', 'v1.x');`);
+		assert.equal(r.ok, false);
+		assert.match(r.err, /row-level security|permission denied/i);
+	});
+
+	test('INSERT for oneself is allowed (control)', () => {
+		const out = asUser(a.id, `INSERT INTO public.integrations (user_id, provider, connection, auth_type)
+			VALUES (${lit(a.id)}, 'openai', 'rls-control', 'api_key') RETURNING 'inserted';`);
+		assert.match(out, /inserted/);
+		assert.equal(countRows('integrations', `user_id = ${lit(a.id)} AND connection = 'rls-control'`), 0, 'rolled back');
+	});
+
+	test('UPDATE and DELETE of another user\'s rows touch nothing; moving one\'s row to another user is refused', () => {
+		const upd = asUser(a.id, `WITH u AS (UPDATE public.integrations SET status = 'revoked' WHERE id = ${lit(ib.id)} RETURNING 1) SELECT count(*) FROM u;`);
+		assert.equal(Number(upd), 0);
+		const d = asUser(a.id, `WITH d AS (DELETE FROM public.integrations RETURNING user_id) SELECT count(*) FILTER (WHERE user_id <> ${lit(a.id)}) FROM d;`);
+		assert.equal(Number(d), 0);
+		assert.equal(countRows('integrations', `id = ${lit(ib.id)} AND status = 'connected'`), 1);
+		const move = asUserTry(a.id, `UPDATE public.integrations SET user_id = ${lit(b.id)} WHERE id = ${lit(ia.id)};`);
+		assert.equal(move.ok, false, 'a user moved its row to another user');
+		assert.match(move.err, /row-level security/i);
+	});
+});
+
+describe('the programs\' login role', () => {
+	test('intauth_app exists and is not superuser, not BYPASSRLS, cannot create roles or databases', () => {
+		const r = psql(`SELECT concat_ws(',', rolsuper::int, rolbypassrls::int, rolcreaterole::int, rolcreatedb::int, rolcanlogin::int)
+			FROM pg_roles WHERE rolname = 'intauth_app';`);
+		assert.equal(r, '0,0,0,0,1', `intauth_app (super,bypassrls,createrole,createdb,login): ${r || 'missing'}`);
+	});
+
+	test('intauth_app owns no table, sequence, function or schema', () => {
+		const tables = psql(`SELECT string_agg(c.relname, ',') FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+			WHERE r.rolname = 'intauth_app';`);
+		assert.equal(tables, '', `intauth_app owns: ${tables}`);
+		const fns = psql(`SELECT count(*) FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner WHERE r.rolname = 'intauth_app';`);
+		assert.equal(fns, '0');
+		const schemas = psql(`SELECT count(*) FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE r.rolname = 'intauth_app';`);
+		assert.equal(schemas, '0');
+		const owner = psql(`SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'
+			AND tablename IN ('integrations', 'credentials', 'integration_logs');`);
+		assert.notEqual(owner, 'intauth_app');
+	});
+
+	test('intauth_app is not a member of a role that bypasses RLS or is superuser (except service_role by design)', () => {
+		const r = psql(`SELECT coalesce(string_agg(g.rolname, ','), '') FROM pg_roles g
+			WHERE pg_has_role('intauth_app', g.oid, 'MEMBER') AND g.rolname <> 'intauth_app'
+			AND (g.rolsuper OR (g.rolbypassrls AND g.rolname <> 'service_role'));`);
+		assert.equal(r, '');
+	});
+
+	test('the running programs connect as intauth_app', async () => {
+		// make sure every program has a connection
+		const u = newUser();
+		assertOk(await storeCredentials(u.token, apiKeyBody()));
+		const users = psql(`SELECT coalesce(string_agg(DISTINCT usename, ','), '') FROM pg_stat_activity
+			WHERE datname = 'intauth' AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+			AND usename <> 'postgres';`);
+		assert.equal(users, 'intauth_app', `programs log in as: ${users}`);
+		const supers = psql(`SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
+			WHERE a.application_name = 'intauth' AND r.rolsuper;`);
+		assert.equal(supers, '0', 'a program is connected as a superuser');
+	});
+});
