@@ -4,6 +4,7 @@
  *   mint-token --sub UUID [--role R] [--ttl S]   print a signed JWT (development, tests)
  *   providers                        list the catalog and which are configured
  *   health-check                     refresh what expires soon (healthCheck, for cron)
+ *   jobs [retry ID]                  queue state; queue a dead job again
  * Configuration as for the programs (environment, then ENV_FILE). */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include "ia_codec.h"
 #include "ia_config.h"
 #include "ia_jwt.h"
+#include "ia_jobs.h"
 #include "ia_providers.h"
 #include "ia_tokens.h"
 
@@ -35,7 +37,8 @@ static int usage(void)
 	      "       intauthctl gen-key\n"
 	      "       intauthctl mint-token --sub UUID [--role authenticated|service_role] [--ttl SECONDS]\n"
 	      "       intauthctl providers\n"
-	      "       intauthctl health-check\n", stderr);
+	      "       intauthctl health-check\n"
+	      "       intauthctl jobs [retry ID]\n", stderr);
 	return 2;
 }
 
@@ -244,6 +247,31 @@ static int cmd_providers(const ia_config *cfg)
 	return 0;
 }
 
+static int cmd_jobs(int argc, char **argv)
+{
+	ia_app app;
+	ia_buf out;
+	ia_err err = { 0 };
+	int rc;
+
+	if (argc != 0 && !(argc == 2 && strcmp(argv[0], "retry") == 0))
+		return usage();
+	if (ia_app_init(&app, "intauthctl") != 0)
+		return 1;
+	ia_buf_init(&out, 1 << 20);
+	if (argc == 2)
+		rc = ia_jobs_retry(&app, argv[1], &err);
+	else
+		rc = ia_jobs_report(&app, &out, &err);
+	if (rc == 0)
+		puts(argc == 2 ? "queued again" : ia_buf_cstr(&out));
+	else
+		fprintf(stderr, "intauthctl: %s\n", err.message);
+	ia_buf_release(&out);
+	ia_app_release(&app);
+	return rc == 0 ? 0 : 1;
+}
+
 static int cmd_health_check(void)
 {
 	ia_app app;
@@ -279,6 +307,8 @@ int main(int argc, char **argv)
 		return cmd_gen_key();
 	if (strcmp(argv[1], "health-check") == 0)
 		return cmd_health_check();
+	if (strcmp(argv[1], "jobs") == 0)
+		return cmd_jobs(argc - 2, argv + 2);
 	if (ia_config_load_partial(&cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "intauthctl: configuration error: %s\n", err);
 		return 1;

@@ -107,20 +107,123 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
-/* In a worker: finish the request in hand, then leave at the next accept. */
-static void on_worker_stop(int sig)
+bool ia_stop_requested(void)
 {
-	(void)sig;
-	stop_requested = 1;
+	return stop_requested != 0;
+}
+
+void ia_catch_stop_signals(void (*extra)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = extra ? extra : on_stop;   /* no SA_RESTART: blocking calls return */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+long ia_worker_count(const ia_app *app, const char *name, long dflt)
+{
+	const char *v = ia_config_get(&app->cfg, name);
+	char *end;
+	long n;
+
+	if (!v)
+		return dflt;
+	n = strtol(v, &end, 10);
+	if (*end || n < 1 || n > IA_MAX_CHILDREN) {
+		fprintf(stderr, "%s: %s must be 1..%d\n", app->program, name, IA_MAX_CHILDREN);
+		return -1;
+	}
+	return n;
+}
+
+int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, void *ctx), void *ctx)
+{
+	pid_t children[IA_MAX_CHILDREN] = { 0 };
+	time_t window = time(NULL);
+	int spawned_in_window = 0;
+
+	if (n < 1 || n > IA_MAX_CHILDREN)
+		return -1;
+	ia_catch_stop_signals(NULL);
+	signal(SIGPIPE, SIG_IGN);
+	ia_log(IA_LOG_INFO, "start", "supervising %ld workers", n);
+	while (!stop_requested) {
+		for (long i = 0; i < n && !stop_requested; i++) {
+			if (children[i] > 0)
+				continue;
+			/* at most a few replacements a second, so a child that dies at
+			 * start can't make the supervisor spin */
+			if (time(NULL) != window) {
+				window = time(NULL);
+				spawned_in_window = 0;
+			}
+			if (spawned_in_window >= 4 * n) {
+				sleep(1);
+				continue;
+			}
+			children[i] = fork();
+			if (children[i] == 0) {
+				child(app, i, ctx);
+				ia_app_release(app);
+				_exit(0);
+			}
+			spawned_in_window++;
+			if (children[i] < 0) {
+				ia_log(IA_LOG_ERROR, "fork_failed", "%s", strerror(errno));
+				children[i] = 0;
+				sleep(1);
+			}
+		}
+		int status;
+		pid_t dead = waitpid(-1, &status, 0);
+		if (dead < 0) {
+			if (errno != EINTR)
+				sleep(1);
+			continue;
+		}
+		for (long i = 0; i < n; i++) {
+			if (children[i] != dead)
+				continue;
+			children[i] = 0;
+			if (stop_requested)
+				break;
+			if (WIFSIGNALED(status))
+				ia_log(IA_LOG_ERROR, "worker_died", "worker %ld killed by signal %d; replacing it",
+				       (long)dead, WTERMSIG(status));
+			else
+				ia_log(IA_LOG_WARN, "worker_exited", "worker %ld exited with %d; replacing it",
+				       (long)dead, WEXITSTATUS(status));
+		}
+	}
+	for (long i = 0; i < n; i++)
+		if (children[i] > 0)
+			kill(children[i], SIGTERM);
+	/* children finish what they hold, then leave */
+	for (long i = 0; i < n; i++)
+		if (children[i] > 0)
+			waitpid(children[i], NULL, 0);
+	ia_log(IA_LOG_INFO, "stop", "stopped");
+	return 0;
+}
+
+/* In a FastCGI worker: finish the request in hand, then leave at the next accept. */
+static void on_fcgi_stop(int sig)
+{
+	on_stop(sig);
 	FCGX_ShutdownPending();
 }
 
-static void serve(ia_app *app, ia_handler handler)
+static void serve(ia_app *app, long index, void *ctx)
 {
+	ia_handler handler = *(ia_handler *)ctx;
 	FCGX_Request fcgx;
 
+	(void)index;
+	ia_catch_stop_signals(on_fcgi_stop);
 	if (FCGX_InitRequest(&fcgx, 0, 0) != 0)
-		_exit(1);
+		return;
 	while (!stop_requested && FCGX_Accept_r(&fcgx) >= 0) {
 		ia_request req;
 		ia_err err = { 0 };
@@ -138,30 +241,10 @@ static void serve(ia_app *app, ia_handler handler)
 	}
 }
 
-static pid_t spawn_child(ia_app *app, ia_handler handler)
-{
-	pid_t pid = fork();
-	if (pid == 0) {
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_worker_stop;   /* no SA_RESTART: accept() returns */
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
-		serve(app, handler);
-		ia_app_release(app);
-		_exit(0);
-	}
-	return pid;
-}
-
-/* Supervises the workers: every one that dies is replaced, at most a few per
- * second so a program that crashes at start can't spin. */
 int ia_fcgi_main(const char *program, ia_handler handler)
 {
 	ia_app app;
-	pid_t children[IA_MAX_CHILDREN] = { 0 };
-	long n = 2;
-	const char *env_n;
+	long n;
 
 	if (ia_app_init(&app, program) != 0)
 		return 1;
@@ -170,77 +253,11 @@ int ia_fcgi_main(const char *program, ia_handler handler)
 		ia_app_release(&app);
 		return 1;
 	}
-	env_n = ia_config_get(&app.cfg, "FCGI_CHILDREN");
-	if (env_n) {
-		char *end;
-		n = strtol(env_n, &end, 10);
-		if (*end || n < 1 || n > IA_MAX_CHILDREN) {
-			fprintf(stderr, "%s: FCGI_CHILDREN must be 1..%d\n", program, IA_MAX_CHILDREN);
-			ia_app_release(&app);
-			return 1;
-		}
+	if ((n = ia_worker_count(&app, "FCGI_CHILDREN", 2)) < 0) {
+		ia_app_release(&app);
+		return 1;
 	}
-
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	ia_log(IA_LOG_INFO, "start", "supervising %ld workers", n);
-	time_t window = time(NULL);
-	int spawned_in_window = 0;
-	while (!stop_requested) {
-		for (long i = 0; i < n && !stop_requested; i++) {
-			if (children[i] > 0)
-				continue;
-			if (time(NULL) != window) {
-				window = time(NULL);
-				spawned_in_window = 0;
-			}
-			if (spawned_in_window >= 4 * n) {
-				sleep(1);
-				continue;
-			}
-			children[i] = spawn_child(&app, handler);
-			spawned_in_window++;
-			if (children[i] < 0) {
-				ia_log(IA_LOG_ERROR, "fork_failed", "%s", strerror(errno));
-				children[i] = 0;
-				sleep(1);
-			}
-		}
-		int status;
-		pid_t dead = waitpid(-1, &status, 0);
-		if (dead < 0) {
-			if (errno == EINTR)
-				continue;
-			sleep(1);
-			continue;
-		}
-		for (long i = 0; i < n; i++) {
-			if (children[i] != dead)
-				continue;
-			children[i] = 0;
-			if (!stop_requested) {
-				if (WIFSIGNALED(status))
-					ia_log(IA_LOG_ERROR, "worker_died", "worker %ld killed by signal %d; replacing it",
-					       (long)dead, WTERMSIG(status));
-				else
-					ia_log(IA_LOG_WARN, "worker_exited", "worker %ld exited with %d; replacing it",
-					       (long)dead, WEXITSTATUS(status));
-			}
-		}
-	}
-	for (long i = 0; i < n; i++)
-		if (children[i] > 0)
-			kill(children[i], SIGTERM);
-	/* workers blocked in accept() leave at once; one mid-request finishes it */
-	for (long i = 0; i < n; i++)
-		if (children[i] > 0)
-			waitpid(children[i], NULL, 0);
-	ia_log(IA_LOG_INFO, "stop", "stopped");
+	ia_supervise(&app, n, serve, &handler);
 	ia_app_release(&app);
 	return 0;
 }

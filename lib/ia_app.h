@@ -13,6 +13,8 @@
 #ifndef IA_APP_H
 #define IA_APP_H
 
+#include <stdbool.h>
+
 #include "ia_config.h"
 #include "ia_db.h"
 #include "ia_http.h"
@@ -34,6 +36,18 @@ int ia_app_init(ia_app *app, const char *program);
 void ia_app_release(ia_app *app);
 
 int ia_fcgi_main(const char *program, ia_handler handler);
+
+/* The supervisor under ia_fcgi_main and the worker: forks n children running
+ * child(app, index, ctx), replaces any that die, and on SIGTERM/SIGINT passes
+ * SIGTERM on, waits for them and returns 0. A child returning exits 0. */
+int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, void *ctx), void *ctx);
+/* SIGTERM/SIGINT set the stop flag (handler NULL) or call handler, without
+ * SA_RESTART, so blocking calls return early. */
+void ia_catch_stop_signals(void (*handler)(int));
+bool ia_stop_requested(void);
+/* A process count from the configuration: dflt when unset, -1 (message
+ * printed) when not 1..64. */
+long ia_worker_count(const ia_app *app, const char *name, long dflt);
 
 /* The common start of a route handler: CORS headers for an allowed Origin;
  * OPTIONS answered as a CORS preflight; the method checked against methods

@@ -1,0 +1,156 @@
+/* worker: runs the job queue (SPEC §9). A supervisor forks WORKER_CONCURRENCY
+ * processes; each claims one due job at a time (FOR UPDATE SKIP LOCKED, with a
+ * lease), runs it, records the outcome, and sleeps on LISTEN intauth_jobs with
+ * a polling fallback when there is nothing to do. Process 0 also queues
+ * refresh jobs for connections about to expire, so they stay alive without an
+ * external cron. SIGTERM/SIGINT: no new claims; the job in hand is finished
+ * (bounded by the outbound timeouts) and recorded; exit 0.
+ *
+ * WORKER_CONCURRENCY (2), WORKER_LEASE_SECONDS (60), WORKER_POLL_MS (2000),
+ * WORKER_BACKOFF_BASE_MS (10000), WORKER_SCHEDULE_SECONDS (30). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "ia_app.h"
+#include "ia_jobs.h"
+#include "ia_log.h"
+
+typedef struct worker_conf {
+	long lease_seconds;
+	long poll_ms;
+	long backoff_base_ms;
+	long schedule_seconds;
+} worker_conf;
+
+static long conf_long(const ia_app *app, const char *name, long dflt, long min, long max)
+{
+	const char *v = ia_config_get(&app->cfg, name);
+	char *end;
+	long n;
+
+	if (!v)
+		return dflt;
+	n = strtol(v, &end, 10);
+	if (*end || n < min || n > max) {
+		fprintf(stderr, "worker: %s must be %ld..%ld\n", name, min, max);
+		return -1;
+	}
+	return n;
+}
+
+/* The LISTEN connection: separate from the job connection, which is inside a
+ * transaction while a job runs. */
+static PGconn *listen_connect(const ia_app *app)
+{
+	PGconn *c = PQconnectdb(app->cfg.database_url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		return NULL;
+	}
+	PGresult *res = PQexec(c, "LISTEN " IA_JOBS_CHANNEL);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Sleeps until a notification, the poll interval or a signal. */
+static void wait_for_work(PGconn **listen, const ia_app *app, long poll_ms)
+{
+	if (!*listen)
+		*listen = listen_connect(app);
+	if (!*listen) {
+		struct timespec ts = { poll_ms / 1000, (poll_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		return;
+	}
+	struct pollfd pfd = { .fd = PQsocket(*listen), .events = POLLIN };
+	if (poll(&pfd, 1, (int)poll_ms) > 0) {
+		if (!PQconsumeInput(*listen)) {
+			PQfinish(*listen);
+			*listen = NULL;
+			return;
+		}
+		PGnotify *n;
+		while ((n = PQnotifies(*listen)))
+			PQfreemem(n);
+	}
+}
+
+static void work(ia_app *app, long index, void *ctx)
+{
+	const worker_conf *conf = ctx;
+	PGconn *listen = NULL;
+	time_t next_schedule = 0;
+
+	ia_catch_stop_signals(NULL);
+	while (!ia_stop_requested()) {
+		ia_err err = { 0 };
+		if (index == 0 && time(NULL) >= next_schedule) {
+			long queued = ia_jobs_schedule(app, &err);
+			if (queued > 0)
+				ia_log(IA_LOG_INFO, "refresh_scheduled", "%ld refresh jobs queued", queued);
+			next_schedule = time(NULL) + conf->schedule_seconds;
+		}
+		ia_job job;
+		int claimed = ia_jobs_claim(app, conf->lease_seconds, &job, &err);
+		if (claimed < 0) {
+			ia_log(IA_LOG_WARN, "claim_failed", "%s", err.code ? err.code : "error");
+			wait_for_work(&listen, app, conf->poll_ms);
+			continue;
+		}
+		if (claimed == 0) {
+			wait_for_work(&listen, app, conf->poll_ms);
+			continue;
+		}
+		char why[512];
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		int rc = ia_jobs_run(app, &job, why, sizeof why);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (rc == 0)
+			ia_log(IA_LOG_INFO, "job_succeeded", "job %s %s in %ld ms", job.id, job.kind, ms);
+		else
+			ia_log(IA_LOG_WARN, "job_failed", "job %s %s attempt %d/%d: %s", job.id, job.kind,
+			       job.attempts, job.max_attempts, why);
+		if (ia_jobs_finish(app, &job, rc == 0, why, conf->backoff_base_ms, &err))
+			/* the lease runs out and another worker takes the job again */
+			ia_log(IA_LOG_WARN, "finish_failed", "job %s: %s", job.id, err.code);
+		ia_job_release(&job);
+	}
+	if (listen)
+		PQfinish(listen);
+}
+
+int main(void)
+{
+	ia_app app;
+	worker_conf conf;
+	long n;
+
+	if (ia_app_init(&app, "worker") != 0)
+		return 1;
+	n = ia_worker_count(&app, "WORKER_CONCURRENCY", 2);
+	conf.lease_seconds = conf_long(&app, "WORKER_LEASE_SECONDS", 60, 5, 3600);
+	conf.poll_ms = conf_long(&app, "WORKER_POLL_MS", 2000, 10, 60000);
+	conf.backoff_base_ms = conf_long(&app, "WORKER_BACKOFF_BASE_MS", 10000, 1, 3600000);
+	conf.schedule_seconds = conf_long(&app, "WORKER_SCHEDULE_SECONDS", 30, 1, 3600);
+	if (n < 0 || conf.lease_seconds < 0 || conf.poll_ms < 0 || conf.backoff_base_ms < 0 ||
+	    conf.schedule_seconds < 0) {
+		ia_app_release(&app);
+		return 1;
+	}
+	ia_supervise(&app, n, work, &conf);
+	ia_app_release(&app);
+	return 0;
+}
