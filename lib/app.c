@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -163,8 +164,13 @@ int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, voi
 				sleep(1);
 				continue;
 			}
+			pid_t parent = getpid();
 			children[i] = fork();
 			if (children[i] == 0) {
+				/* a child must not outlive a supervisor killed with -9 */
+				prctl(PR_SET_PDEATHSIG, SIGTERM);
+				if (getppid() != parent)
+					_exit(0);
 				child(app, i, ctx);
 				ia_app_release(app);
 				_exit(0);
