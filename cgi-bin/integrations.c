@@ -1,11 +1,13 @@
 /* The read side for users and operators:
  *   GET /api/integrations, GET|DELETE /api/integrations/{id},
- *   GET /api/integrations/{id}/logs, GET /api/providers, GET /healthz */
+ *   GET /api/integrations/{id}/logs, GET /api/providers, GET /healthz,
+ *   GET /metrics (Prometheus text; nginx lets only loopback reach it) */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ia_app.h"
 #include "ia_integrations.h"
+#include "ia_metrics.h"
 
 #define LOGS_DEFAULT_LIMIT 50
 #define LOGS_MAX_LIMIT 200
@@ -36,6 +38,14 @@ static int route(ia_app *app, ia_request *req, ia_buf *out, ia_err *err)
 		if (ia_db_ping(&app->db, err))
 			return -1;
 		return ia_buf_puts(out, "{\"status\":\"ok\"}") ? ia_err_oom(err) : 0;
+	}
+	if (n == 1 && strcmp(seg[0], "metrics") == 0) {
+		if ((rc = ia_route_begin(app, req, "GET", 0, err)) != 0)
+			return rc;
+		if (ia_metrics_render(ia_config_get(&app->cfg, "METRICS_DIR"), &app->db, out, err))
+			return -1;
+		ia_resp_body(req, 200, "text/plain; version=0.0.4", ia_buf_cstr(out), out->len);
+		return 1;
 	}
 	if (n < 2 || strcmp(seg[0], "api") != 0)
 		return ia_err_set(err, 404, "not_found", "No such route.");

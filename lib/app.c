@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "ia_log.h"
+#include "ia_metrics.h"
 
 #define IA_MAX_CHILDREN 64
 
@@ -149,6 +150,8 @@ int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, voi
 		return -1;
 	ia_catch_stop_signals(NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* mapped before fork, so every child adds to the same counters */
+	app->metrics = ia_metrics_open(ia_config_get(&app->cfg, "METRICS_DIR"), app->program);
 	ia_log(IA_LOG_INFO, "start", "supervising %ld workers", n);
 	while (!stop_requested) {
 		for (long i = 0; i < n && !stop_requested; i++) {
@@ -233,6 +236,8 @@ static void serve(ia_app *app, long index, void *ctx)
 	while (!stop_requested && FCGX_Accept_r(&fcgx) >= 0) {
 		ia_request req;
 		ia_err err = { 0 };
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (ia_request_init(&req, &fcgx, &err) != 0)
 			ia_resp_err(&req, &err);
 		else
@@ -242,6 +247,9 @@ static void serve(ia_app *app, long index, void *ctx)
 		/* a request that failed half-way must not leave its transaction open */
 		if (app->db.in_tx)
 			ia_db_rollback(&app->db);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ia_metrics_request(app->metrics, req.status,
+				   (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000);
 		ia_request_release(&req);
 		FCGX_Finish_r(&fcgx);
 	}

@@ -341,12 +341,18 @@ static void write_head(ia_request *req, int status, const char *content_type, si
 	FCGX_PutStr("\r\n", 2, req->fcgx->out);
 }
 
-void ia_resp_json(ia_request *req, int status, const char *json, size_t len)
+void ia_resp_body(ia_request *req, int status, const char *content_type, const char *body,
+		  size_t len)
 {
 	if (req->status)
 		return;
-	write_head(req, status, "application/json", len);
-	FCGX_PutStr(json, (int)len, req->fcgx->out);
+	write_head(req, status, content_type, len);
+	FCGX_PutStr(body, (int)len, req->fcgx->out);
+}
+
+void ia_resp_json(ia_request *req, int status, const char *json, size_t len)
+{
+	ia_resp_body(req, status, "application/json", json, len);
 }
 
 void ia_resp_error(ia_request *req, int status, const char *code, const char *message)

@@ -26,6 +26,7 @@ typedef struct ia_app {
 	ia_providers *providers;
 	char *providers_json;   /* /api/providers answer, built once */
 	ia_db db;
+	struct ia_metrics *metrics;   /* shared counters, or NULL (no METRICS_DIR) */
 } ia_app;
 
 typedef void (*ia_handler)(ia_app *app, ia_request *req);

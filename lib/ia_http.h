@@ -78,6 +78,9 @@ int ia_request_authenticate(ia_request *req, const struct ia_app *app, unsigned 
 int ia_resp_header(ia_request *req, const char *name, const char *value);
 /* Writes status + Content-Type: application/json + extra headers + body. */
 void ia_resp_json(ia_request *req, int status, const char *json, size_t len);
+/* The same with another content type. */
+void ia_resp_body(ia_request *req, int status, const char *content_type, const char *body,
+		  size_t len);
 /* The error envelope {"error":{"code","message"}}; adds Retry-After when set. */
 void ia_resp_err(ia_request *req, const ia_err *err);
 void ia_resp_error(ia_request *req, int status, const char *code, const char *message);

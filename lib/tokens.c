@@ -15,6 +15,7 @@
 #include "ia_integrations.h"
 #include "ia_json.h"
 #include "ia_log.h"
+#include "ia_metrics.h"
 #include "ia_oauth.h"
 #include "ia_outbound.h"
 
@@ -318,13 +319,17 @@ static int refresh_finish(ia_app *app, refresh_call *c, ia_buf *json, ia_err *er
 						   &tokens, err);
 	if (rc == 0) {
 		rc = record_success(app, c, &tokens, json, err);
-		if (rc == 0)
+		if (rc == 0) {
 			ia_log(IA_LOG_INFO, "token_refreshed", "integration %s", c->row.id);
+			ia_metrics_count(app->metrics, IA_REFRESH_OK);
+		}
 	} else if (err->status == 422) {
 		ia_log(IA_LOG_WARN, "refresh_rejected", "integration %s: invalid_grant", c->row.id);
+		ia_metrics_count(app->metrics, IA_REFRESH_REJECTED);
 		record_expired(app, &c->row);
 	} else {
 		ia_log(IA_LOG_WARN, "refresh_failed", "integration %s: %s", c->row.id, err->code);
+		ia_metrics_count(app->metrics, IA_REFRESH_FAILED);
 		record_failure(app, &c->row, err);
 	}
 	ia_token_set_release(&tokens);
