@@ -1,5 +1,7 @@
 #include "ia_db.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ia_buf.h"
@@ -9,15 +11,13 @@
 #define SQLSTATE_UNIQUE_VIOLATION "23505"
 #define SQLSTATE_SERIALIZATION "40001"
 #define SQLSTATE_DEADLOCK "40P01"
-#define SQLSTATE_BAD_TEXT "22P02"
 #define SQLSTATE_CHECK_VIOLATION "23514"
 #define SQLSTATE_RLS_VIOLATION "42501"
 
 void ia_db_init(ia_db *db, const char *conninfo)
 {
-	db->conn = NULL;
+	memset(db, 0, sizeof *db);
 	db->conninfo = conninfo;
-	db->in_tx = false;
 }
 
 void ia_db_close(ia_db *db)
@@ -26,6 +26,26 @@ void ia_db_close(ia_db *db)
 		PQfinish(db->conn);
 	db->conn = NULL;
 	db->in_tx = false;
+	for (int i = 0; i < db->n_stmts; i++)
+		free(db->stmts[i]);
+	db->n_stmts = 0;
+}
+
+/* The prepared statement for sql on this connection: its index, or -1 when
+ * not prepared yet (*slot then says where it would go, or -1 when the cache is
+ * full and the statement runs unnamed). */
+static int stmt_lookup(const ia_db *db, const char *sql, int *slot)
+{
+	for (int i = 0; i < db->n_stmts; i++)
+		if (strcmp(db->stmts[i], sql) == 0)
+			return i;
+	*slot = db->n_stmts < IA_DB_STATEMENTS ? db->n_stmts : -1;
+	return -1;
+}
+
+static void stmt_name(char out[16], int i)
+{
+	snprintf(out, 16, "s%d", i);
 }
 
 static int connect_now(ia_db *db, ia_err *err)
@@ -84,8 +104,11 @@ static int result_error(ia_db *db, PGresult *res, ia_err *err)
 		return ia_err_set(err, 409, "conflict", "The resource already exists.");
 	if (strcmp(state, SQLSTATE_SERIALIZATION) == 0 || strcmp(state, SQLSTATE_DEADLOCK) == 0)
 		return ia_err_set(err, 409, "conflict", "A concurrent change got there first; retry.");
-	if (strcmp(state, SQLSTATE_BAD_TEXT) == 0 || strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0)
+	/* class 22: data exceptions (a bad uuid, timestamp, number or encoding) */
+	if (strncmp(state, "22", 2) == 0 || strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0)
 		return ia_err_set(err, 400, "invalid_request", "A field has an invalid value.");
+	if (strcmp(state, SQLSTATE_RLS_VIOLATION) == 0)
+		return ia_err_set(err, 403, "forbidden", "Not allowed for this caller.");
 	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
 		ia_db_close(db);
 		return ia_err_unavailable(err);
@@ -105,7 +128,30 @@ PGresult *ia_db_exec(ia_db *db, const char *sql, int n_params, const char *const
 		ia_err_unavailable(err);
 		return NULL;
 	}
-	PGresult *res = PQexecParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0);
+	int slot, i = stmt_lookup(db, sql, &slot);
+	char name[16];
+	PGresult *res;
+	if (i < 0 && slot >= 0) {
+		char *copy = strdup(sql);
+		stmt_name(name, slot);
+		res = copy ? PQprepare(db->conn, name, sql, n_params, NULL) : NULL;
+		if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			free(copy);
+			result_error(db, res, err);
+			PQclear(res);
+			return NULL;
+		}
+		PQclear(res);
+		db->stmts[slot] = copy;
+		db->n_stmts++;
+		i = slot;
+	}
+	if (i >= 0) {
+		stmt_name(name, i);
+		res = PQexecPrepared(db->conn, name, n_params, params, NULL, NULL, 0);
+	} else {
+		res = PQexecParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0);
+	}
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 		return res;
@@ -231,31 +277,124 @@ int ia_db_ping(ia_db *db, ia_err *err)
 	return 0;
 }
 
+static void claims_params(const ia_claims *claims, const char **role, const char **json)
+{
+	*role = claims && claims->role == IA_ROLE_USER ? "authenticated" : "service_role";
+	*json = claims && claims->json ? claims->json : "{\"role\":\"service_role\"}";
+}
+
+/* Sends the whole transaction in one pipeline and reads it back. Returns 0,
+ * or -1 with err; *stale tells whether the connection had died before any of
+ * it ran (so one fresh attempt is safe). */
+static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+			 const char *const *params, ia_buf *out, bool *found, bool *stale, ia_err *err)
+{
+	const char *role, *json;
+	int slot = -1, stmt = stmt_lookup(db, sql, &slot);
+	char name[16], *copy = NULL;
+	PGresult *failed = NULL;
+	int rc = -1, results = 0;
+	bool sent;
+
+	*found = false;
+	*stale = false;
+	claims_params(caller, &role, &json);
+	const char *settings[] = { role, json };
+	if (stmt < 0 && slot >= 0 && !(copy = strdup(sql)))
+		return ia_err_oom(err);
+	stmt_name(name, stmt >= 0 ? stmt : slot);
+	if (!PQenterPipelineMode(db->conn)) {
+		free(copy);
+		return result_error(db, NULL, err);
+	}
+	sent = PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+	       PQsendQueryParams(db->conn, "SELECT set_config('role', $1, true),"
+				 " set_config('request.jwt.claims', $2, true)",
+				 2, NULL, settings, NULL, NULL, 0) &&
+	       (stmt >= 0 || slot < 0 || PQsendPrepare(db->conn, name, sql, n_params, NULL)) &&
+	       (stmt >= 0 || slot >= 0
+		? PQsendQueryPrepared(db->conn, name, n_params, params, NULL, NULL, 0)
+		: PQsendQueryParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0)) &&
+	       PQsendQueryParams(db->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+	       PQpipelineSync(db->conn);
+	int expected = 4 + (stmt < 0 && slot >= 0);   /* results before the sync */
+	int query_index = expected - 2;
+	bool committed = false, prepared_now = false;
+	while (sent) {
+		PGresult *res = PQgetResult(db->conn);
+		if (!res) {
+			if (PQstatus(db->conn) != CONNECTION_OK)
+				break;
+			continue;       /* the end of one statement's results */
+		}
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		int index = results++;
+		if (copy && index == 2 && st == PGRES_COMMAND_OK)
+			prepared_now = true;
+		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			if (!failed && st != PGRES_PIPELINE_ABORTED) {
+				failed = res;
+				continue;
+			}
+		} else if (index == query_index && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+			*found = true;
+			if (ia_buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0))) {
+				PQclear(res);
+				ia_err_oom(err);
+				goto out;
+			}
+		} else if (index == expected - 1) {
+			/* COMMIT of an aborted transaction answers ROLLBACK */
+			committed = strcmp(PQcmdStatus(res), "COMMIT") == 0;
+		}
+		PQclear(res);
+	}
+	if (committed && !failed && results == expected) {
+		rc = 0;
+	} else {
+		*stale = results == 0 && !failed;
+		rc = failed || PQstatus(db->conn) != CONNECTION_OK ? result_error(db, failed, err)
+								   : ia_err_internal(err);
+	}
+out:
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+		PQexitPipelineMode(db->conn);
+	/* a statement, once parsed, stays prepared whatever became of the
+	 * transaction around it */
+	if (copy && prepared_now) {
+		db->stmts[slot] = copy;
+		db->n_stmts++;
+		copy = NULL;
+	}
+	free(copy);
+	PQclear(failed);
+	if (rc) {
+		*found = false;
+		ia_db_rollback(db);
+	}
+	return rc;
+}
+
 int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
 		  const char *const *params, ia_buf *out, bool *found, ia_err *err)
 {
-	PGresult *res = NULL;
-	int rc = -1;
+	bool stale;
+	size_t mark = out->len;
 
-	*found = false;
-	if (ia_db_begin(db, caller, err))
+	if (ia_db_ensure(db, err))
 		return -1;
-	res = ia_db_exec(db, sql, n_params, params, err);
-	if (!res)
-		goto out;
-	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-		*found = true;
-		if (ia_buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0))) {
-			ia_err_oom(err);
-			goto out;
-		}
-	}
-	if (ia_db_commit(db, err))
-		goto out;
-	rc = 0;
-out:
-	PQclear(res);
-	if (rc)
-		ia_db_rollback(db);
-	return rc;
+	if (run_pipelined(db, caller, sql, n_params, params, out, found, &stale, err) == 0)
+		return 0;
+	/* a connection that died while idle (database restarted) shows only
+	 * now; nothing ran on it, so one fresh attempt is safe */
+	if (!stale || ia_db_ensure(db, err))
+		return -1;
+	out->len = mark;
+	if (out->data)
+		out->data[mark] = '\0';
+	return run_pipelined(db, caller, sql, n_params, params, out, found, &stale, err);
 }

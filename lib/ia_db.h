@@ -23,10 +23,16 @@
 #include "ia_err.h"
 #include "ia_jwt.h"
 
+#define IA_DB_STATEMENTS 64
+
 typedef struct ia_db {
 	PGconn *conn;
 	const char *conninfo;   /* borrowed from the config */
 	bool in_tx;
+	/* statements prepared on this connection: "s<i>" is stmts[i] (owned
+	 * copies); forgotten when the connection is */
+	char *stmts[IA_DB_STATEMENTS];
+	int n_stmts;
 } ia_db;
 
 void ia_db_init(ia_db *db, const char *conninfo);
@@ -41,15 +47,17 @@ int ia_db_commit(ia_db *db, ia_err *err);
 /* Safe to call any time; no-op outside a transaction. */
 void ia_db_rollback(ia_db *db);
 
-/* Runs one parameterised statement (text params, text results). Returns the
+/* Runs one parameterised statement (text params, text results), prepared on
+ * first use per connection. Returns the
  * result (caller PQclear()s) when it is PGRES_TUPLES_OK or PGRES_COMMAND_OK, else
  * NULL with err filled (and the connection dropped if it broke). */
 PGresult *ia_db_exec(ia_db *db, const char *sql, int n_params, const char *const *params,
 		     ia_err *err);
 
-/* One statement in its own request transaction as the caller: the first
- * column of the first row, when there is one and it is not NULL, is appended to
- * out and *found set. Rolls back on any error. */
+/* One statement in its own request transaction as the caller, in one round
+ * trip (BEGIN, the role and claims, the statement and COMMIT pipelined): the
+ * first column of the first row, when there is one and it is not NULL, is
+ * appended to out and *found set. Nothing is committed on any error. */
 struct ia_buf;
 int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
 		  const char *const *params, struct ia_buf *out, bool *found, ia_err *err);
