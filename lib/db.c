@@ -287,7 +287,7 @@ static void claims_params(const ia_claims *claims, const char **role, const char
  * or -1 with err; *stale tells whether the connection had died before any of
  * it ran (so one fresh attempt is safe). */
 static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
-			 const char *const *params, ia_buf *out, bool *found, bool *stale, ia_err *err)
+			 const char *const *params, PGresult **result, bool *stale, ia_err *err)
 {
 	const char *role, *json;
 	int slot = -1, stmt = stmt_lookup(db, sql, &slot);
@@ -296,7 +296,7 @@ static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, in
 	int rc = -1, results = 0;
 	bool sent;
 
-	*found = false;
+	*result = NULL;
 	*stale = false;
 	claims_params(caller, &role, &json);
 	const char *settings[] = { role, json };
@@ -340,13 +340,9 @@ static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, in
 				failed = res;
 				continue;
 			}
-		} else if (index == query_index && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
-			*found = true;
-			if (ia_buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0))) {
-				PQclear(res);
-				ia_err_oom(err);
-				goto out;
-			}
+		} else if (index == query_index) {
+			*result = res;
+			continue;
 		} else if (index == expected - 1) {
 			/* COMMIT of an aborted transaction answers ROLLBACK */
 			committed = strcmp(PQcmdStatus(res), "COMMIT") == 0;
@@ -360,12 +356,11 @@ static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, in
 		rc = failed || PQstatus(db->conn) != CONNECTION_OK ? result_error(db, failed, err)
 								   : ia_err_internal(err);
 	}
-out:
 	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
 		PQexitPipelineMode(db->conn);
 	/* a statement, once parsed, stays prepared whatever became of the
-	 * transaction around it */
-	if (copy && prepared_now) {
+	 * transaction around it (but not of a connection that was dropped) */
+	if (copy && prepared_now && db->conn) {
 		db->stmts[slot] = copy;
 		db->n_stmts++;
 		copy = NULL;
@@ -373,28 +368,44 @@ out:
 	free(copy);
 	PQclear(failed);
 	if (rc) {
-		*found = false;
+		PQclear(*result);
+		*result = NULL;
 		ia_db_rollback(db);
 	}
 	return rc;
 }
 
-int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
-		  const char *const *params, ia_buf *out, bool *found, ia_err *err)
+PGresult *ia_db_query(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+		      const char *const *params, ia_err *err)
 {
+	PGresult *res;
 	bool stale;
-	size_t mark = out->len;
 
 	if (ia_db_ensure(db, err))
-		return -1;
-	if (run_pipelined(db, caller, sql, n_params, params, out, found, &stale, err) == 0)
-		return 0;
+		return NULL;
+	if (run_pipelined(db, caller, sql, n_params, params, &res, &stale, err) == 0)
+		return res;
 	/* a connection that died while idle (database restarted) shows only
 	 * now; nothing ran on it, so one fresh attempt is safe */
 	if (!stale || ia_db_ensure(db, err))
+		return NULL;
+	return run_pipelined(db, caller, sql, n_params, params, &res, &stale, err) == 0 ? res : NULL;
+}
+
+int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+		  const char *const *params, ia_buf *out, bool *found, ia_err *err)
+{
+	PGresult *res = ia_db_query(db, caller, sql, n_params, params, err);
+	int rc = 0;
+
+	*found = false;
+	if (!res)
 		return -1;
-	out->len = mark;
-	if (out->data)
-		out->data[mark] = '\0';
-	return run_pipelined(db, caller, sql, n_params, params, out, found, &stale, err);
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+		*found = true;
+		if (ia_buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)))
+			rc = ia_err_oom(err);
+	}
+	PQclear(res);
+	return rc;
 }

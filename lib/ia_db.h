@@ -62,6 +62,11 @@ struct ia_buf;
 int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
 		  const char *const *params, struct ia_buf *out, bool *found, ia_err *err);
 
+/* The same, answering the statement's whole result (caller PQclear()s), or
+ * NULL with err. */
+PGresult *ia_db_query(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+		      const char *const *params, ia_err *err);
+
 /* Liveness for /healthz: SELECT 1 outside any request transaction. */
 int ia_db_ping(ia_db *db, ia_err *err);
 

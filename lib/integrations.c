@@ -550,9 +550,7 @@ int ia_credentials_fetch(ia_app *app, const ia_claims *caller, const char *body,
 	const char *params[] = { integration_id, user_id, provider, connection ? connection : "default",
 				 window };
 	for (int attempt = 0;; attempt++) {
-		if (ia_db_begin(&app->db, caller, err))
-			goto out;
-		res = ia_db_exec(&app->db,
+		res = ia_db_query(&app->db, caller,
 				 "SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret,"
 				 " i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text,"
 				 " (i.auth_type = 'oauth2' AND i.status = 'connected'"
@@ -563,7 +561,7 @@ int ia_credentials_fetch(ia_app *app, const ia_claims *caller, const char *body,
 				 " WHERE CASE WHEN $1::uuid IS NOT NULL THEN i.id = $1::uuid"
 				 "  ELSE i.user_id = $2::uuid AND i.provider = $3 AND i.connection = $4 END",
 				 5, params, err);
-		if (!res || ia_db_commit(&app->db, err))
+		if (!res)
 			goto out;
 		if (PQntuples(res) == 0) {
 			ia_err_set(err, 404, "not_found", "No such integration.");
