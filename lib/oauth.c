@@ -627,6 +627,19 @@ static int consume_state(ia_app *app, const char *state_hash, consumed_state *cs
 	return 0;
 }
 
+/* RFC 6749 §3.1: a response parameter comes at most once. With two, the one
+ * checked (the first, e.g. iss) and the one a reader of the URL trusts could
+ * differ, so a repeated one fails the flow. */
+static bool query_repeated(const ia_request *req, const char *key)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < req->n_query; i++)
+		if (strcmp(req->query_keys[i], key) == 0)
+			n++;
+	return n > 1;
+}
+
 /* The steps after a valid state; any failure is an error code for the redirect. */
 static const char *finish_connect(ia_app *app, ia_request *req, const ia_provider *p,
 				  const consumed_state *cs)
@@ -646,6 +659,11 @@ static const char *finish_connect(ia_app *app, ia_request *req, const ia_provide
 	ia_buf_init(&secret, IA_SECRET_MAX);
 	ia_buf_init(&scopes, 16384);
 	ia_buf_init(&out, 65536);
+	if (query_repeated(req, "code") || query_repeated(req, "iss") ||
+	    query_repeated(req, "error")) {
+		failure = "invalid_request";
+		goto out;
+	}
 	if (perror) {
 		/* never reflect error_description: it is the provider's (or an attacker's) text */
 		failure = provider_error_code(perror);
@@ -731,8 +749,9 @@ int ia_oauth_callback(ia_app *app, ia_request *req, const char *provider_name, c
 	int rc = -1;
 
 	*location = NULL;
-	if (!state || !random_token_shape(state))
-		return ia_err_set(err, 400, "invalid_state", "Missing or malformed state.");
+	/* a repeated state names no single flow: refused before any is consumed */
+	if (!state || !random_token_shape(state) || query_repeated(req, "state"))
+		return ia_err_set(err, 400, "invalid_state", "Missing, malformed or repeated state.");
 	ia_sha256_b64url(state, strlen(state), state_hash);
 	if (consume_state(app, state_hash, &cs, err))
 		goto out;
