@@ -404,3 +404,68 @@ export function oauthBody(extra = {}) {
 		...extra,
 	};
 }
+
+// ---------- the OAuth connect flow against the test authorization server ----------
+
+/**
+ * Connects `user` ({id, token}, e.g. from newUser()) to the test OAuth server
+ * (tests/oauth/server.mjs, started by tests/run) through intauth's real connect
+ * flow: auth-start with the user's JWT (keeping its intauth_flow cookie), the
+ * server's automatic login and consent, then auth-callback with that cookie.
+ * Answers { integration, id, location }: the integration as
+ * GET /api/integrations/{id} shows it (status connected) and the callback's
+ * redirect. Throws with the answers when a step fails.
+ */
+export async function connectTestOidc(user, { provider = 'testoidc', connection, scopes } = {}) {
+	const { consent } = await import('../oauth/consent.mjs');
+	const q = new URLSearchParams({ redirect_to: `${BASE_URL}/` });
+	if (connection) q.set('connection', connection);
+	if (scopes) q.set('scopes', scopes.join(','));
+	const start = await get(`/api/auth/${provider}/start?${q}`, { token: user.token });
+	if (start.status !== 200 || !start.json?.url) throw new Error(`auth-start: ${show(start)}`);
+	const flow = (start.headers.getSetCookie?.() ?? [])
+		.map((c) => c.split(';')[0])
+		.find((c) => c.startsWith('intauth_flow='));
+	if (!flow) throw new Error('auth-start set no intauth_flow cookie');
+	const back = await consent(start.json.url);
+	const u = new URL(back);
+	const cb = await get(`${u.pathname}${u.search}`, { headers: { cookie: flow } });
+	const location = cb.headers.get('location') || '';
+	if (cb.status !== 302 || new URL(location, BASE_URL).searchParams.get('status') !== 'connected') {
+		throw new Error(`auth-callback: ${show(cb)} location ${location}`);
+	}
+	const list = await get('/api/integrations', { token: user.token });
+	if (list.status !== 200) throw new Error(`GET /api/integrations: ${show(list)}`);
+	const integration = list.json.integrations.find(
+		(i) => i.provider === provider && i.connection === (connection || 'default') && i.status === 'connected',
+	);
+	if (!integration) throw new Error(`no connected ${provider} integration after the callback: ${show(list)}`);
+	return { integration, id: integration.id, location };
+}
+
+// ---------- the stack's PostgreSQL, stopped and started as scripts/stack runs it ----------
+
+const PGDATA = join(STACK_DIR, 'pg', 'data');
+const PG_LOG = join(STACK_DIR, 'log', 'postgres.log');
+// as scripts/stack: as root the cluster runs as postgres
+const AS_PG = process.getuid() === 0 ? ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--'] : [];
+
+function pgCtl(args, { session = false } = {}) {
+	const cmd = [...(session ? ['setsid', '-w'] : []), ...AS_PG, join(pgBinDir(), 'pg_ctl'), '-D', PGDATA, ...args];
+	try {
+		// stdio ignored: the postmaster must not inherit a pipe we would wait on
+		execFileSync(cmd[0], cmd.slice(1), { cwd: '/', stdio: 'ignore', timeout: 90000 });
+	} catch (e) {
+		const tail = existsSync(PG_LOG) ? readFileSync(PG_LOG, 'utf8').split('\n').slice(-15).join('\n') : '';
+		throw new Error(`pg_ctl ${args.join(' ')} failed (${e.status ?? e.message})\n${tail}`);
+	}
+}
+
+export const PG_DATA_DIR = PGDATA;
+export const pgRunning = () => psqlTry('SELECT 1;').ok;
+export function stopPg() {
+	pgCtl(['-m', 'fast', '-w', '-t', '60', 'stop']);
+}
+export function startPg() {
+	if (!pgRunning()) pgCtl(['-l', PG_LOG, '-w', '-t', '60', 'start'], { session: true });
+}
