@@ -5,41 +5,12 @@
 // stack's PostgreSQL the way scripts/stack does, and starts it again.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-	STACK_DIR, apiKeyBody, assertError, assertOk, get, getCredentials, logTail, newUser, pgBinDir, poll,
-	programProcesses, psqlTry, storeCredentials,
+	PG_DATA_DIR as PGDATA, STACK_DIR, apiKeyBody, assertError, assertOk, get, getCredentials, logTail, newUser, pgRunning,
+	poll, programProcesses, startPg, stopPg, storeCredentials,
 } from './lib.mjs';
-
-const PGDATA = join(STACK_DIR, 'pg', 'data');
-const PG_LOG = join(STACK_DIR, 'log', 'postgres.log');
-const IS_ROOT = process.getuid() === 0;
-// as scripts/stack: as root the cluster runs as postgres
-const AS_PG = IS_ROOT ? ['setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups', '--'] : [];
-
-function pgCtl(args, { session = false } = {}) {
-	const cmd = [...(session ? ['setsid', '-w'] : []), ...AS_PG, join(pgBinDir(), 'pg_ctl'), '-D', PGDATA, ...args];
-	try {
-		// stdio ignored: the postmaster must not inherit a pipe we would wait on
-		execFileSync(cmd[0], cmd.slice(1), { cwd: '/', stdio: 'ignore', timeout: 90000 });
-	} catch (e) {
-		const tail = existsSync(PG_LOG) ? readFileSync(PG_LOG, 'utf8').split('\n').slice(-15).join('\n') : '';
-		throw new Error(`pg_ctl ${args.join(' ')} failed (${e.status ?? e.message})\n${tail}`);
-	}
-}
-
-const pgRunning = () => psqlTry('SELECT 1;').ok;
-
-function stopPg() {
-	pgCtl(['-m', 'fast', '-w', '-t', '60', 'stop']);
-}
-
-function startPg() {
-	if (pgRunning()) return;
-	pgCtl(['-l', PG_LOG, '-w', '-t', '60', 'start'], { session: true });
-}
 
 function assertUnavailable(res, what) {
 	assertError(res, 503, 'unavailable');
