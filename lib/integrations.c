@@ -424,26 +424,75 @@ int ia_integration_get(ia_app *app, const ia_claims *caller, const char *id, ia_
 	return 0;
 }
 
+/* Deleting a connection must not leave its tokens alive at the provider: the
+ * credential is re-sealed for a revoke_retry job, which the worker runs after
+ * the answer, and the rows go in the same transaction. */
 int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *id, ia_buf *out,
 			  ia_err *err)
 {
-	bool found;
+	PGresult *res = NULL, *done = NULL;
+	char *plain = NULL, *retry = NULL;
+	size_t plain_len = 0;
 	const char *params[] = { id };
+	int rc = -1;
 
 	if (!ia_uuid_valid(id))
 		return ia_err_set(err, 404, "not_found", "No such integration.");
-	if (ia_db_run_one(&app->db, caller,
-		    "WITH d AS (DELETE FROM public.integrations WHERE id = $1"
-		    "  RETURNING id, user_id, provider, connection),"
-		    " l AS (INSERT INTO public.integration_logs (user_id, provider, action, message, details)"
-		    "  SELECT d.user_id, d.provider, 'integration_deleted', 'Integration deleted.',"
-		    "  jsonb_build_object('integration_id', d.id, 'connection', d.connection) FROM d)"
-		    " SELECT json_build_object('deleted', true, 'id', d.id)::text FROM d",
-		    1, params, out, &found, err))
+	if (ia_db_begin(&app->db, caller, err))
 		return -1;
-	if (!found)
-		return ia_err_set(err, 404, "not_found", "No such integration.");
-	return 0;
+	res = ia_db_exec(&app->db,
+			 "SELECT i.provider, i.user_id, i.auth_type, c.id, c.secret, i.provider_params::text"
+			 " FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id"
+			 " WHERE i.id = $1::uuid FOR UPDATE OF i",
+			 1, params, err);
+	if (!res)
+		goto out;
+	if (PQntuples(res) != 1) {
+		ia_err_set(err, 404, "not_found", "No such integration.");
+		goto out;
+	}
+	const ia_provider *p = ia_providers_find(app->providers, PQgetvalue(res, 0, 0));
+	if (p && p->revocation_url && !PQgetisnull(res, 0, 4) &&
+	    strcmp(PQgetvalue(res, 0, 2), "oauth2") == 0) {
+		char context[IA_CREDENTIAL_CONTEXT_MAX], retry_context[256];
+		ia_credential_context(context, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 1), p->name);
+		ia_revoke_retry_context(retry_context, id, PQgetvalue(res, 0, 1), p->name);
+		if (ia_crypto_open(app->cfg.keys, PQgetvalue(res, 0, 4), context, &plain, &plain_len))
+			/* nothing revocable survives; deleting still must work */
+			ia_log(IA_LOG_ERROR, "credential_decrypt_failed", "integration %s: deleting anyway", id);
+		else if (ia_crypto_seal(app->cfg.keys, plain, plain_len, retry_context, &retry)) {
+			ia_err_internal(err);
+			goto out;
+		}
+	}
+	const char *del_params[] = { id, retry, PQgetvalue(res, 0, 5) };
+	done = ia_db_exec(&app->db,
+			  "WITH d AS (DELETE FROM public.integrations WHERE id = $1::uuid"
+			  "  RETURNING id, user_id, provider, connection),"
+			  " l AS (INSERT INTO public.integration_logs (user_id, provider, action, message, details)"
+			  "  SELECT d.user_id, d.provider, 'integration_deleted', 'Integration deleted.',"
+			  "  jsonb_build_object('integration_id', d.id, 'connection', d.connection) FROM d),"
+			  " j AS (INSERT INTO public.integration_sync_jobs (kind, user_id, payload, max_attempts)"
+			  "  SELECT 'revoke_retry', d.user_id, jsonb_build_object('integration_id', d.id,"
+			  "   'provider', d.provider, 'secret', $2::text, 'provider_params', $3::jsonb), 8"
+			  "  FROM d WHERE $2::text IS NOT NULL)"
+			  " SELECT json_build_object('deleted', true, 'id', d.id)::text FROM d",
+			  3, del_params, err);
+	if (!done || ia_db_commit(&app->db, err))
+		goto out;
+	if (PQntuples(done) != 1 || ia_buf_puts(out, PQgetvalue(done, 0, 0))) {
+		ia_err_internal(err);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc)
+		ia_db_rollback(&app->db);
+	ia_secret_free(plain, plain_len);
+	free(retry);
+	PQclear(res);
+	PQclear(done);
+	return rc;
 }
 
 int ia_integration_logs(ia_app *app, const ia_claims *caller, const char *id, long limit,
