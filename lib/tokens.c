@@ -23,22 +23,38 @@
 #define HEALTH_CHECK_BUDGET_SECONDS 40
 #define HEALTH_BATCH_PER_SLOT 4
 
+/* A forced refresh is satisfied by a refresh that completed after the request
+ * arrived. A program only learns of a request when one of its FCGI_CHILDREN
+ * accepts it: a burst of forced refreshes waits in the listen queue while one
+ * child calls the provider and another waits for the row lock, and is taken up
+ * after that refresh has committed. Measured from the start of our
+ * transaction, each of them would refresh again (10 provider calls for 20
+ * concurrent callers with 2 children) and, with rotation, spend refresh tokens
+ * for nothing. So "arrived" is taken as this long before our transaction began:
+ * longer than a queue of such requests takes to drain, short enough that a
+ * caller who forces again after a pause gets a new token. */
+#define FORCE_COALESCE_SECONDS "2"
+
+/* longest access token lifetime stored: ten years */
+#define MAX_EXPIRES_IN_SECONDS (10L * 365 * 86400)
+
 /* The columns every lifecycle query reads, in this order. */
 #define ROW_COLUMNS \
 	" i.id, i.user_id, i.provider, i.status, i.auth_type, c.id, c.secret," \
 	" (i.expires_at IS NOT NULL AND i.expires_at <= now() + make_interval(secs => $W::double precision))," \
-	" (i.last_refreshed_at IS NOT NULL AND i.last_refreshed_at >= now())," \
+	" (i.last_refreshed_at IS NOT NULL" \
+	"  AND i.last_refreshed_at >= now() - interval '" FORCE_COALESCE_SECONDS " seconds')," \
 	" (i.next_refresh_at IS NOT NULL AND i.next_refresh_at > now())," \
 	" (i.expires_at IS NULL OR i.expires_at > now())," \
 	" i.provider_params::text, intauth.integration_json(i)::text"
 
 enum { COL_ID, COL_USER, COL_PROVIDER, COL_STATUS, COL_AUTH_TYPE, COL_CRED_ID, COL_SECRET, COL_DUE,
-       COL_REFRESHED_SINCE_START, COL_COOLING, COL_STILL_VALID, COL_PARAMS, COL_JSON };
+       COL_REFRESHED_SINCE_ARRIVAL, COL_COOLING, COL_STILL_VALID, COL_PARAMS, COL_JSON };
 
 typedef struct token_row {
 	const char *id, *user_id, *provider, *status, *auth_type, *cred_id, *envelope;
 	const char *params_json, *json;
-	bool due, refreshed_since_start, cooling, still_valid;
+	bool due, refreshed_since_arrival, cooling, still_valid;
 } token_row;
 
 static bool flag(PGresult *res, int row, int col)
@@ -56,7 +72,7 @@ static void row_from(PGresult *res, int i, token_row *r)
 	r->cred_id = PQgetisnull(res, i, COL_CRED_ID) ? NULL : PQgetvalue(res, i, COL_CRED_ID);
 	r->envelope = PQgetisnull(res, i, COL_SECRET) ? NULL : PQgetvalue(res, i, COL_SECRET);
 	r->due = flag(res, i, COL_DUE);
-	r->refreshed_since_start = flag(res, i, COL_REFRESHED_SINCE_START);
+	r->refreshed_since_arrival = flag(res, i, COL_REFRESHED_SINCE_ARRIVAL);
 	r->cooling = flag(res, i, COL_COOLING);
 	r->still_valid = flag(res, i, COL_STILL_VALID);
 	r->params_json = PQgetvalue(res, i, COL_PARAMS);
@@ -226,8 +242,12 @@ static int record_success(ia_app *app, refresh_call *c, const ia_token_set *t, i
 		ia_err_internal(err);
 		goto out;
 	}
+	/* The provider has already rotated the grant: a write that fails now loses
+	 * it. An absurd expires_in (it may come as a string of any length) would
+	 * overflow the timestamp and fail the UPDATE, so it is capped. */
 	if (t->expires_in > 0)
-		snprintf(expires_in, sizeof expires_in, "%ld", t->expires_in);
+		snprintf(expires_in, sizeof expires_in, "%ld",
+			 t->expires_in < MAX_EXPIRES_IN_SECONDS ? t->expires_in : MAX_EXPIRES_IN_SECONDS);
 	const char *params[] = {
 		c->row.id, cred_id, ia_keyring_current_kid(app->cfg.keys), envelope,
 		t->expires_in > 0 ? expires_in : NULL, scopes.len ? ia_buf_cstr(&scopes) : NULL,
@@ -243,7 +263,8 @@ static int record_success(ia_app *app, refresh_call *c, const ia_token_set *t, i
 			 "   ELSE now() + make_interval(secs => $5::double precision) END,"
 			 "  scopes = CASE WHEN $6::jsonb IS NULL THEN i.scopes"
 			 "   ELSE ARRAY(SELECT jsonb_array_elements_text($6::jsonb)) END,"
-			 "  last_refreshed_at = clock_timestamp(), last_error = NULL, refresh_failures = 0,"
+			 "  last_refreshed_at = clock_timestamp(), last_health_check_at = now(),"
+			 "  last_error = NULL, refresh_failures = 0,"
 			 "  first_failure_at = NULL, next_refresh_at = NULL, updated_at = now()"
 			 " WHERE i.id = $1::uuid RETURNING intauth.integration_json(i)::text",
 			 6, params, err);
@@ -277,7 +298,7 @@ static void record_expired(ia_app *app, const token_row *r)
 			   " UPDATE public.integrations SET status = 'expired',"
 			   "  last_error = jsonb_build_object('code', 'reauthorization_required',"
 			   "   'message', 'The provider no longer accepts this grant; reconnect.'),"
-			   "  updated_at = now() WHERE id = $1::uuid",
+			   "  last_health_check_at = now(), updated_at = now() WHERE id = $1::uuid",
 			   1, params, &ignored));
 }
 
@@ -300,7 +321,7 @@ static void record_failure(ia_app *app, const token_row *r, const ia_err *why)
 			   "  last_error = jsonb_build_object('code', $2::text, 'message', $3::text),"
 			   "  status = CASE WHEN refresh_failures + 1 >= 10"
 			   "   AND first_failure_at < now() - interval '3 days' THEN 'error' ELSE status END,"
-			   "  updated_at = now() WHERE id = $1::uuid",
+			   "  last_health_check_at = now(), updated_at = now() WHERE id = $1::uuid",
 			   3, params, &ignored));
 }
 
@@ -396,7 +417,7 @@ int ia_tokens_refresh(ia_app *app, const ia_claims *caller, const char *body, si
 	}
 	/* Re-read under the lock: whoever held it before may have refreshed. */
 	bool needed = strcmp(row.auth_type, "oauth2") == 0 &&
-		      (force ? !row.refreshed_since_start : row.due);
+		      (force ? !row.refreshed_since_arrival : row.due);
 	if (needed) {
 		rc = refresh_locked(app, &row, &json, err);
 		rc = commit_outcome(app, rc, err);
@@ -406,7 +427,7 @@ int ia_tokens_refresh(ia_app *app, const ia_claims *caller, const char *body, si
 	} else {
 		if (ia_db_commit(&app->db, err))
 			goto out;
-		refreshed = force && row.refreshed_since_start;
+		refreshed = force && row.refreshed_since_arrival;
 		if (ia_buf_puts(&json, row.json)) {
 			ia_err_oom(err);
 			goto out;
@@ -695,8 +716,9 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 		else
 			counts->failed++;
 	}
-	/* userinfo, where configured, for what was just refreshed happens in the
-	 * bootstrap job; a token the provider just issued is taken as healthy */
+	/* a token the provider has just issued is taken as healthy, and each
+	 * outcome above records last_health_check_at; userinfo_url is not called
+	 * here (only the bootstrap job fetches it, once, at connect time) */
 	if (ia_db_commit(&app->db, err))
 		n = -1;
 	else

@@ -1,0 +1,657 @@
+// Token lifecycle (SPEC §8 refreshToken, revokeToken, healthCheck, getCredentials;
+// SECURITY.md "Refresh", "Revocation", "Reliability") against the real
+// authorization server of tests/oauth/server.mjs (oidc-provider): it rotates
+// refresh tokens on every refresh and revokes the whole grant when a rotated
+// one is used again, so a double refresh is not just wasteful but fatal.
+//
+// Integrations come from two places: the connect flow (connectTestOidc in
+// lib.mjs) and, where a test must know the refresh token (introspection after
+// revocation, rotation), tokens this file obtains from the server itself as the
+// same client (code + PKCE) and hands to storeCredentials. The server's
+// /_test/stats counts the refresh_token grants that really reached it.
+//
+// Rows are put inside the refresh window by setting expires_at (psql). The
+// worker queues `refresh` jobs for connections about to expire every
+// WORKER_SCHEDULE_SECONDS; it would refresh such rows behind the tests' back
+// and make the counts below a matter of luck. So each row put in the window
+// also gets a parked refresh job (queued, run_at a day ahead), which the
+// scheduler respects (one refresh job per integration); they are deleted at
+// the end. Measurements are printed as TAP comments (# ...).
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+	ENV, INTAUTHCTL, ROOT, apiKeyBody, assertError, assertIntegration, assertOk, connectTestOidc, fn,
+	getCredentials, lit, newUser, poll, post, psql, serviceToken, show, sleep, storeCredentials,
+	anonToken,
+} from './lib.mjs';
+import * as oauth from '../oauth/consent.mjs';
+
+const execFileP = promisify(execFile);
+
+const ISSUER = process.env.OAUTH_ISSUER;
+const REDIRECT_URI = process.env.TESTOIDC_REDIRECT_URI;
+const CLIENT = { id: process.env.TESTOIDC_CLIENT_ID, secret: process.env.TESTOIDC_CLIENT_SECRET, auth: 'client_secret_post' };
+const WINDOW = Number(ENV.REFRESH_WINDOW_SECONDS || 600);
+const PARK = 'token_lifecycle.test';
+
+// The test server's controls. The psql calls below block this process's event
+// loop for a while (execFileSync), so a kept-alive socket to the server may be
+// closed by it (5 s idle) before undici notices: such an idempotent request is
+// sent once more.
+async function again(f) {
+	try {
+		return await f();
+	} catch (e) {
+		if (!['UND_ERR_SOCKET', 'ECONNRESET'].includes(e?.cause?.code)) throw e;
+		return f();
+	}
+}
+const { authorizationUrl, consent, pkcePair, token: tokenEndpoint } = oauth;
+const stats = (...a) => again(() => oauth.stats(...a));
+const requests = (...a) => again(() => oauth.requests(...a));
+const setMode = (...a) => again(() => oauth.setMode(...a));
+const introspect = (...a) => again(() => oauth.introspect(...a));
+
+const refreshToken = (body, token = serviceToken(), opts = {}) => post(fn('refreshToken'), body, { token, ...opts });
+const revokeToken = (body, token = serviceToken()) => post(fn('revokeToken'), body, { token });
+const healthCheck = (token = serviceToken()) => post(fn('healthCheck'), {}, { token, timeoutMs: 60000 });
+const grants = async () => (await stats(ISSUER)).token.refresh_token;
+const idList = (ids) => `ARRAY[${ids.map(lit).join(',')}]::uuid[]`;
+
+/** Tokens from the server for our client: authorization code + PKCE, exchanged here. */
+async function obtainTokens() {
+	const { verifier, challenge } = pkcePair();
+	const loc = await consent(authorizationUrl(ISSUER, {
+		clientId: CLIENT.id, redirectUri: REDIRECT_URI, state: randomBytes(16).toString('base64url'), challenge,
+		login_hint: `tl-${randomBytes(4).toString('hex')}`,
+	}));
+	const code = new URL(loc).searchParams.get('code');
+	assert.ok(code, `no code in ${loc}`);
+	const r = await tokenEndpoint(ISSUER, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier }, CLIENT);
+	assert.equal(r.status, 200, `code exchange: ${JSON.stringify(r.body)}`);
+	assert.ok(r.body.access_token && r.body.refresh_token, 'the server issued both tokens');
+	return r.body;
+}
+
+/** A connected testoidc integration whose tokens this file knows. */
+async function knownIntegration(user = newUser()) {
+	const t = await obtainTokens();
+	const body = {
+		provider: 'testoidc', auth_type: 'oauth2',
+		credentials: { access_token: t.access_token, refresh_token: t.refresh_token, token_type: t.token_type, expires_in: t.expires_in, scope: t.scope },
+	};
+	const i = assertOk(await storeCredentials(user.token, body)).integration;
+	return { user, id: i.id, tokens: t, integration: i };
+}
+
+/**
+ * The integration rows as the superuser sees them, with their credentials row
+ * ("id key_id ciphertext", null when none) and log rows ([action, level,
+ * message], oldest first): Map id → row. One psql call.
+ */
+function rows(ids) {
+	const out = psql(`SELECT row_to_json(x)::text FROM (SELECT i.id, i.status, i.last_error, i.refresh_failures,
+		i.next_refresh_at IS NOT NULL AND i.next_refresh_at > now() AS cooling, i.next_refresh_at,
+		extract(epoch FROM i.expires_at - now()) AS expires_in, i.last_refreshed_at,
+		i.last_health_check_at, extract(epoch FROM i.last_health_check_at) AS checked_epoch,
+		(SELECT c.id || ' ' || c.key_id || ' ' || c.secret FROM public.credentials c WHERE c.integration_id = i.id) AS cred,
+		coalesce((SELECT jsonb_agg(jsonb_build_array(l.action, l.level, l.message) ORDER BY l.id)
+			FROM public.integration_logs l WHERE l.integration_id = i.id), '[]') AS logs
+		FROM public.integrations i WHERE i.id = ANY(${idList(ids)})) x;`);
+	return new Map(out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).map((r) => [r.id, r]));
+}
+const row = (id) => rows([id]).get(id) ?? null;
+const logsOf = (r, action) => r.logs.filter((l) => l[0] === action);
+
+/**
+ * Puts these rows inside the refresh window (expiring in `seconds`) and parks
+ * the worker's scheduler off them (see the top of the file). exclusive: other
+ * rows that are due (other files' leftovers) get a cooldown, so that a
+ * healthCheck sees exactly ours.
+ */
+function makeExpiring(ids, { seconds = 60, exclusive = false } = {}) {
+	// the parked job first: the scheduler must never see the row due without it
+	psql(`INSERT INTO public.integration_sync_jobs (kind, integration_id, user_id, run_at, payload)
+			SELECT 'refresh', i.id, i.user_id, now() + interval '1 day', jsonb_build_object('parked_by', ${lit(PARK)})
+			FROM public.integrations i WHERE i.id = ANY(${idList(ids)}) AND NOT EXISTS (
+				SELECT 1 FROM public.integration_sync_jobs j WHERE j.integration_id = i.id AND j.kind = 'refresh'
+				AND j.payload ->> 'parked_by' = ${lit(PARK)});
+		UPDATE public.integrations SET expires_at = now() + make_interval(secs => ${seconds})
+			WHERE id = ANY(${idList(ids)});
+		${exclusive ? `UPDATE public.integrations SET next_refresh_at = now() + interval '1 day'
+			WHERE status = 'connected' AND auth_type = 'oauth2'
+			AND expires_at <= now() + make_interval(secs => ${WINDOW})
+			AND (next_refresh_at IS NULL OR next_refresh_at <= now())
+			AND NOT (id = ANY(${idList(ids)}));` : ''}`);
+}
+
+async function accessToken(id) {
+	const res = await getCredentials({ integration_id: id });
+	return assertOk(res).credentials.access_token;
+}
+
+before(async () => {
+	assert.ok(ISSUER && CLIENT.id && CLIENT.secret && REDIRECT_URI, 'OAUTH_ISSUER and TESTOIDC_* come from tests/run');
+	await setMode(ISSUER, { token: 'normal', revocation: 'normal', userinfo: 'normal' });
+});
+
+after(async () => {
+	await setMode(ISSUER, { token: 'normal', revocation: 'normal', userinfo: 'normal' }).catch(() => {});
+	// our rows leave the window before the scheduler may see them again
+	psql(`UPDATE public.integrations SET expires_at = greatest(expires_at, now() + interval '1 hour')
+			WHERE id IN (SELECT integration_id FROM public.integration_sync_jobs
+				WHERE kind = 'refresh' AND payload ->> 'parked_by' = ${lit(PARK)});
+		DELETE FROM public.integration_sync_jobs WHERE kind = 'refresh' AND payload ->> 'parked_by' = ${lit(PARK)};`);
+});
+
+// ---------------------------------------------------------------------------
+describe('refreshToken: one provider call however many callers', () => {
+	const burst = (k, body) => Promise.all(Array.from({ length: 20 }, () => refreshToken(body, k.user.token)));
+	let forcedK;
+	let dueK;
+	let dueExpiry;
+
+	test('20 concurrent forced refreshes: all 200, one refresh_token grant, one new expiry in every answer', async () => {
+		const k = await knownIntegration();
+		// an expiry the refresh will visibly move (the server grants an hour)
+		psql(`UPDATE public.integrations SET expires_at = now() + interval '30 minutes' WHERE id = ${lit(k.id)};`);
+		const g0 = await grants();
+		const t0 = Date.now();
+		const rs = await burst(k, { integration_id: k.id, force: true });
+		const ms = Date.now() - t0;
+		const g1 = await grants();
+		for (const r of rs) {
+			const j = assertOk(r);
+			assert.equal(j.refreshed, true, `a forced refresh is satisfied by the one that ran: ${show(r)}`);
+			assertIntegration(j.integration, { id: k.id, status: 'connected' });
+		}
+		assert.equal(g1 - g0, 1, `refresh_token grants at the server for 20 concurrent forced refreshes (${ms} ms)`);
+		const expiries = new Set(rs.map((r) => r.json.integration.expires_at));
+		assert.equal(expiries.size, 1, `one expiry in all answers: ${[...expiries]}`);
+		assert.ok(Date.parse([...expiries][0]) > Date.now() + 50 * 60 * 1000, `the new expiry is the server's hour: ${[...expiries][0]}`);
+		assert.equal(new Set(rs.map((r) => r.json.integration.last_refreshed_at)).size, 1, 'one last_refreshed_at');
+		// the rotated-out refresh token is dead at the server; the new access token works
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, false, 'the old refresh token was rotated');
+		const at = await accessToken(k.id);
+		assert.notEqual(at, k.tokens.access_token);
+		assert.equal((await introspect(ISSUER, at, CLIENT)).active, true, 'the new access token is active');
+		console.log(`# 20 concurrent forced refreshes: ${g1 - g0} provider call, ${ms} ms for all answers`);
+		forcedK = { ...k, at };
+	});
+
+	test('20 concurrent refreshes of an expiring token (not forced): one grant, one refreshed:true, same expiry', async () => {
+		const k = await knownIntegration();
+		makeExpiring([k.id]);
+		const g0 = await grants();
+		const rs = await burst(k, { integration_id: k.id });
+		const g1 = await grants();
+		for (const r of rs) assertIntegration(assertOk(r).integration, { id: k.id, status: 'connected' });
+		assert.equal(g1 - g0, 1, 'one refresh_token grant for 20 concurrent refreshes of a due token');
+		assert.equal(rs.filter((r) => r.json.refreshed === true).length, 1, 'exactly one caller refreshed');
+		const expiries = new Set(rs.map((r) => r.json.integration.expires_at));
+		assert.equal(expiries.size, 1, `one expiry in all answers: ${[...expiries]}`);
+		dueExpiry = [...expiries][0];
+		assert.ok(Date.parse(dueExpiry) > Date.now() + 50 * 60 * 1000, 'the new expiry');
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, false, 'the old refresh token was rotated');
+
+		// now it is not due: refreshed:false and no call
+		const g2 = await grants();
+		const again = assertOk(await refreshToken({ integration_id: k.id }, k.user.token));
+		assert.equal(again.refreshed, false);
+		assert.equal(again.integration.expires_at, dueExpiry);
+		assert.equal((await grants()) - g2, 0, 'a refresh that is not due makes no provider call');
+		dueK = { ...k, at: await accessToken(k.id) };
+	});
+
+	test('the rotated refresh tokens were stored: later forced refreshes work and the grants stay alive', async () => {
+		assert.ok(forcedK && dueK, 'the two bursts ran');
+		// a forced refresh right after one that completed is satisfied by it
+		// (lib/tokens.c FORCE_COALESCE_SECONDS): come back after that
+		await sleep(2500);
+		for (const k of [forcedK, dueK]) {
+			const g0 = await grants();
+			const later = assertOk(await refreshToken({ integration_id: k.id, force: true }, k.user.token));
+			assert.equal(later.refreshed, true);
+			assert.equal((await grants()) - g0, 1, 'a later forced refresh calls the server once');
+			const last = (await requests(ISSUER)).filter((q) => q.endpoint === 'token').at(-1);
+			assert.equal(last.grant_type, 'refresh_token');
+			assert.equal(last.status, 200, `the server accepted the stored (rotated) refresh token: ${JSON.stringify(last)}`);
+			const at = await accessToken(k.id);
+			assert.notEqual(at, k.at);
+			// reusing a rotated-out refresh token would have revoked the whole grant
+			assert.equal((await introspect(ISSUER, at, CLIENT)).active, true, 'the grant is alive');
+		}
+	});
+});
+
+// ---------------------------------------------------------------------------
+describe('refreshToken: who may, and what', () => {
+	let k;
+	before(async () => {
+		k = await knownIntegration();
+	});
+
+	test('not due → refreshed:false, no provider call', async () => {
+		const g0 = await grants();
+		const j = assertOk(await refreshToken({ integration_id: k.id }, k.user.token));
+		assert.equal(j.refreshed, false);
+		assertIntegration(j.integration, { id: k.id, status: 'connected' });
+		assert.equal((await grants()) - g0, 0);
+	});
+
+	test("a user's JWT on another user's integration → 404 (also by provider name)", async () => {
+		const other = newUser();
+		const g0 = await grants();
+		assertError(await refreshToken({ integration_id: k.id, force: true }, other.token), 404, 'not_found');
+		// by name, the other user's own (absent) connection is looked up
+		assertError(await refreshToken({ provider: 'testoidc', force: true }, other.token), 404, 'not_found');
+		assert.equal((await grants()) - g0, 0);
+	});
+
+	test('service role by user_id + provider refreshes; a user JWT naming another user_id → 403', async () => {
+		const g0 = await grants();
+		const j = assertOk(await refreshToken({ user_id: k.user.id, provider: 'testoidc', force: true }));
+		assert.equal(j.refreshed, true);
+		assert.equal(j.integration.id, k.id);
+		assert.equal((await grants()) - g0, 1);
+		assertError(await refreshToken({ user_id: newUser().id, provider: 'testoidc' }, k.user.token), 403, 'forbidden');
+	});
+
+	test('bad bodies → 400', async () => {
+		assertError(await refreshToken('{"integration_id": ', k.user.token), 400, 'invalid_json');
+		assertError(await refreshToken('[1,2]', k.user.token), 400);
+		assertError(await refreshToken({}, k.user.token), 400, 'invalid_request');
+		assertError(await refreshToken({ integration_id: k.id, force: 'yes' }, k.user.token), 400, 'invalid_request');
+		assertError(await refreshToken({ provider: 'testoidc' }), 400, 'invalid_request'); // service role needs user_id
+		// a malformed id names no integration: 404 (or 400), never a database error
+		const bad = await refreshToken({ integration_id: 'not-a-uuid' }, k.user.token);
+		assert.ok([400, 404].includes(bad.status), show(bad));
+		assertError(bad, bad.status, bad.status === 404 ? 'not_found' : 'invalid_request');
+	});
+
+	test('api_key integration → 200 refreshed:false', async () => {
+		const u = newUser();
+		const i = assertOk(await storeCredentials(u.token, apiKeyBody())).integration;
+		const g0 = await grants();
+		const j = assertOk(await refreshToken({ integration_id: i.id, force: true }, u.token));
+		assert.equal(j.refreshed, false);
+		assertIntegration(j.integration, { id: i.id, auth_type: 'api_key', status: 'connected' });
+		assert.equal((await grants()) - g0, 0);
+	});
+
+	test('no JWT → 401; anon key → 401', async () => {
+		assertError(await post(fn('refreshToken'), { integration_id: k.id }), 401, 'unauthorized');
+		assertError(await refreshToken({ integration_id: k.id }, anonToken()), 401, 'unauthorized');
+	});
+});
+
+// ---------------------------------------------------------------------------
+describe('refreshToken: provider faults', () => {
+	let k;
+	before(async () => {
+		k = await knownIntegration();
+	});
+	after(async () => {
+		await setMode(ISSUER, { token: 'normal' });
+	});
+
+	const faults = [
+		{ mode: 'down', status: 502, code: 'provider_error' },
+		{ mode: 'error500', status: 502, code: 'provider_error' },
+		{ mode: 'garbage', status: 502, code: 'provider_error' },
+		{ mode: 'error503', status: 502, code: 'provider_error' },
+		{ mode: 'slow', status: 504, code: 'provider_timeout' },
+	];
+	for (const f of faults) {
+		test(`token endpoint ${f.mode} → ${f.status} ${f.code}; the credential stays, cooldown, failure counted`, async () => {
+			const before = row(k.id);
+			assert.ok(before.cred, 'a credentials row');
+			const at = await accessToken(k.id);
+			await setMode(ISSUER, { token: f.mode, count: 1, slow_ms: 8000 });
+			const g0 = await grants();
+			const t0 = Date.now();
+			const res = await refreshToken({ integration_id: k.id, force: true }, k.user.token);
+			const ms = Date.now() - t0;
+			assertError(res, f.status, f.code);
+			assert.ok(!res.text.includes(at), 'no token in the error');
+			assert.equal((await grants()) - g0, 1, 'one attempt reached the server');
+			if (f.mode === 'slow') {
+				// HTTP_TIMEOUT_MS (3000 in tests/run's env file) bounds the call
+				assert.ok(ms >= 2500 && ms < 8000, `gave up after the timeout, not the server: ${ms} ms`);
+			}
+			const after = row(k.id);
+			assert.equal(after.status, 'connected', 'a provider fault is not the end of the connection');
+			assert.equal(after.last_error?.code, f.code, `last_error: ${JSON.stringify(after.last_error)}`);
+			assert.equal(after.cooling, true, `next_refresh_at in the future: ${after.next_refresh_at}`);
+			assert.equal(after.refresh_failures, before.refresh_failures + 1, 'refresh_failures incremented');
+			assert.equal(after.cred, before.cred, 'the credentials row is untouched');
+			assert.equal(logsOf(after, 'refresh_failed').length, logsOf(before, 'refresh_failed').length + 1, 'a refresh_failed log row');
+			assert.equal(await accessToken(k.id), at, 'getCredentials still answers the same access token');
+		});
+	}
+
+	test('after the faults a forced refresh works and clears the failure state', async () => {
+		const failures = row(k.id).refresh_failures;
+		assert.equal(failures, faults.length, 'one failure counted per fault');
+		const g0 = await grants();
+		const j = assertOk(await refreshToken({ integration_id: k.id, force: true }, k.user.token));
+		assert.equal(j.refreshed, true);
+		assert.equal(j.integration.last_error, null);
+		assert.equal((await grants()) - g0, 1);
+		const r = row(k.id);
+		assert.equal(r.refresh_failures, 0);
+		assert.equal(r.next_refresh_at, null);
+		assert.equal((await introspect(ISSUER, await accessToken(k.id), CLIENT)).active, true, 'no fault broke the grant');
+	});
+
+	test('invalid_grant → 422 reauthorization_required, status expired, a log row; then 409 not_connected', async () => {
+		const x = await knownIntegration();
+		await setMode(ISSUER, { token: 'invalid_grant', count: 1 });
+		const res = await refreshToken({ integration_id: x.id, force: true }, x.user.token);
+		assertError(res, 422, 'reauthorization_required');
+		const r = row(x.id);
+		assert.equal(r.status, 'expired');
+		assert.equal(r.last_error?.code, 'reauthorization_required');
+		const l = logsOf(r, 'refresh_rejected');
+		assert.equal(l.length, 1, 'one refresh_rejected log row');
+		assert.equal(l[0][1], 'error');
+		assertError(await getCredentials({ integration_id: x.id }), 409, 'not_connected');
+		const g0 = await grants();
+		assertError(await refreshToken({ integration_id: x.id, force: true }, x.user.token), 409, 'not_connected');
+		assert.equal((await grants()) - g0, 0);
+	});
+});
+
+// ---------------------------------------------------------------------------
+describe('getCredentials refreshes first inside the window', () => {
+	test('expiring → one grant, the new token answered', async () => {
+		const k = await knownIntegration();
+		makeExpiring([k.id]);
+		const g0 = await grants();
+		const rs = await Promise.all([1, 2, 3].map(() => getCredentials({ integration_id: k.id })));
+		const creds = rs.map((r) => assertOk(r).credentials);
+		assert.equal((await grants()) - g0, 1, 'one refresh for three concurrent reads');
+		for (const c of creds) {
+			assert.notEqual(c.access_token, k.tokens.access_token, 'the refreshed token, not the old one');
+			assert.equal(c.access_token, creds[0].access_token);
+			assert.ok(Date.parse(c.expires_at) > Date.now() + 50 * 60 * 1000, `new expiry ${c.expires_at}`);
+			assert.equal(c.refresh_token, undefined);
+		}
+		assert.equal((await introspect(ISSUER, creds[0].access_token, CLIENT)).active, true);
+	});
+
+	test('provider down → the still-valid old token, the failure recorded', async () => {
+		const k = await knownIntegration();
+		makeExpiring([k.id]);
+		await setMode(ISSUER, { token: 'down', count: 1 });
+		const g0 = await grants();
+		const j = assertOk(await getCredentials({ integration_id: k.id }));
+		assert.equal((await grants()) - g0, 1, 'it tried once');
+		assert.equal(j.credentials.access_token, k.tokens.access_token, 'the old token, still valid for a minute');
+		const r = row(k.id);
+		assert.equal(r.status, 'connected');
+		assert.equal(r.last_error?.code, 'provider_error');
+		assert.equal(r.cooling, true);
+		// cooling down: the next read does not hammer the provider
+		const g1 = await grants();
+		assert.equal(assertOk(await getCredentials({ integration_id: k.id })).credentials.access_token, k.tokens.access_token);
+		assert.equal((await grants()) - g1, 0, 'no call while cooling down');
+	});
+});
+
+// ---------------------------------------------------------------------------
+describe('revokeToken', () => {
+	after(async () => {
+		await setMode(ISSUER, { revocation: 'normal' });
+	});
+
+	test('revokes at the provider (refresh token first), deletes the credential, status revoked, logs; twice → 200', async () => {
+		const k = await knownIntegration();
+		assert.equal((await introspect(ISSUER, k.tokens.access_token, CLIENT)).active, true);
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, true);
+		const s0 = await stats(ISSUER);
+		const j = assertOk(await revokeToken({ integration_id: k.id }, k.user.token));
+		assertIntegration(j.integration, { id: k.id, status: 'revoked', expires_at: null });
+		const s1 = await stats(ISSUER);
+		assert.equal(s1.revocation - s0.revocation, 2, 'two revocation calls');
+		const calls = (await requests(ISSUER)).filter((q) => q.endpoint === 'revocation').slice(-2);
+		assert.deepEqual(calls.map((q) => q.params.token_type_hint), ['refresh_token', 'access_token'], 'refresh token first (RFC 7009)');
+		assert.deepEqual(calls.map((q) => q.status), [200, 200]);
+		assert.equal((await introspect(ISSUER, k.tokens.access_token, CLIENT)).active, false, 'access token inactive');
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, false, 'refresh token inactive');
+		const r = row(k.id);
+		assert.equal(r.cred, null, 'the credential row is gone');
+		assert.equal(r.status, 'revoked');
+		assert.equal(logsOf(r, 'revoked').length, 1, 'one revoked log row');
+
+		const again = await revokeToken({ integration_id: k.id }, k.user.token);
+		assertIntegration(assertOk(again).integration, { id: k.id, status: 'revoked' });
+		assert.equal((await stats(ISSUER)).revocation - s1.revocation, 0, 'nothing left to revoke remotely');
+		assertError(await refreshToken({ integration_id: k.id, force: true }, k.user.token), 409, 'not_connected');
+		assertError(await getCredentials({ integration_id: k.id }), 409, 'not_connected');
+	});
+
+	test("by service role with user_id + provider; another user's id → 404; no selector → 400", async () => {
+		const k = await knownIntegration();
+		assertError(await revokeToken({ integration_id: k.id }, newUser().token), 404, 'not_found');
+		assertError(await revokeToken({}, k.user.token), 400, 'invalid_request');
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, true, 'untouched by the refused calls');
+		const j = assertOk(await revokeToken({ user_id: k.user.id, provider: 'testoidc' }));
+		assert.equal(j.integration.id, k.id);
+		assert.equal(j.integration.status, 'revoked');
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, false);
+	});
+
+	test('provider unreachable → local disconnect anyway, a revoke_retry job with only ciphertext; the worker retries it', async () => {
+		const k = await knownIntegration();
+		await setMode(ISSUER, { revocation: 'down' });
+		const res = await revokeToken({ integration_id: k.id }, k.user.token);
+		assertIntegration(assertOk(res).integration, { id: k.id, status: 'revoked' });
+		const r = row(k.id);
+		assert.equal(r.cred, null, 'the credential row is gone');
+		assert.match(logsOf(r, 'revoked')[0]?.[2] ?? '', /retried/, 'the log says the provider call will be retried');
+		const job = () => {
+			const out = psql(`SELECT row_to_json(j)::text FROM (SELECT id, status, attempts, payload, last_error
+				FROM public.integration_sync_jobs WHERE kind = 'revoke_retry'
+				AND payload ->> 'integration_id' = ${lit(k.id)}) j;`);
+			return out ? out.split('\n').map((l) => JSON.parse(l)) : [];
+		};
+		const jobs = job();
+		assert.equal(jobs.length, 1, 'one revoke_retry job');
+		const text = JSON.stringify(jobs[0]);
+		for (const s of [k.tokens.access_token, k.tokens.refresh_token]) assert.ok(!text.includes(s), 'no plaintext token in the job');
+		assert.match(jobs[0].payload.secret ?? '', /^v1\.[0-9a-f]{8}\.[A-Za-z0-9_-]{40,}$/, 'the secret is an encrypted envelope');
+
+		// the worker tries while the server is still unreachable, and fails
+		const failed = await poll(() => {
+			const j = job()[0];
+			return j.attempts >= 1 && j.status === 'failed' ? j : null;
+		}, { timeoutMs: 15000, intervalMs: 100 });
+		assert.ok(failed, `the worker retried and failed while down: ${JSON.stringify(job()[0])}`);
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, true, 'not yet revoked');
+
+		await setMode(ISSUER, { revocation: 'normal' });
+		const t0 = Date.now();
+		const done = await poll(() => {
+			const j = job()[0];
+			return j.status === 'succeeded' ? j : null;
+		}, { timeoutMs: 20000, intervalMs: 200 });
+		assert.ok(done, `the job succeeded once the server was back: ${JSON.stringify(job()[0])}`);
+		assert.ok(done.attempts >= 2, `attempts ${done.attempts}`);
+		assert.equal(done.payload.secret, undefined, 'the sealed credential is dropped with the finished job');
+		assert.equal((await introspect(ISSUER, k.tokens.access_token, CLIENT)).active, false, 'access token inactive');
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, false, 'refresh token inactive');
+		console.log(`# revoke_retry: succeeded on attempt ${done.attempts}, ${Date.now() - t0} ms after the server came back`);
+	});
+});
+
+// ---------------------------------------------------------------------------
+describe('healthCheck', () => {
+	const N = 12;
+	let ids = [];
+
+	/** Ours that are connected and not cooling down after a failure. */
+	const healthy = () => [...rows(ids).values()].filter((r) => r.status === 'connected' && !r.cooling).map((r) => r.id);
+	const script = 'set -e; source <(scripts/stack env); exec "$INTAUTHCTL" health-check';
+	const intauthctl = async () => {
+		const { stdout } = await execFileP('bash', ['-c', script], { cwd: ROOT, env: { ...process.env, INTAUTHCTL }, timeout: 60000 });
+		return JSON.parse(stdout.trim().split('\n').at(-1));
+	};
+
+	before(async () => {
+		// N users, each through the real connect flow, four at a time
+		for (let i = 0; i < N; i += 4) {
+			const batch = await Promise.all([0, 1, 2, 3].slice(0, N - i).map(() => connectTestOidc(newUser())));
+			ids.push(...batch.map((c) => c.id));
+		}
+	});
+	after(async () => {
+		await setMode(ISSUER, { token: 'normal' });
+	});
+
+	test('service role only: user JWT → 403, anon → 401', async () => {
+		assertError(await healthCheck(newUser().token), 403, 'forbidden');
+		assertError(await healthCheck(anonToken()), 401, 'unauthorized');
+	});
+
+	test(`${N} expiring connections → {"checked":${N},"refreshed":${N},"failed":0,"expired":0}, one grant each`, async () => {
+		makeExpiring(ids, { exclusive: true });
+		const g0 = await grants();
+		const since = Date.now() / 1000 - 1;
+		const t0 = Date.now();
+		const res = await healthCheck();
+		const ms = Date.now() - t0;
+		assert.deepEqual(assertOk(res), { checked: N, refreshed: N, failed: 0, expired: 0 });
+		assert.equal((await grants()) - g0, N);
+		for (const r of rows(ids).values()) {
+			assert.equal(r.status, 'connected');
+			assert.ok(r.expires_in > 3000, `refreshed: expires in ${r.expires_in} s`);
+			assert.ok(r.last_refreshed_at);
+			assert.ok(r.checked_epoch >= since, `last_health_check_at set by the check: ${r.last_health_check_at}`);
+		}
+		// nothing is due any more
+		const g1 = await grants();
+		assert.deepEqual(assertOk(await healthCheck()), { checked: 0, refreshed: 0, failed: 0, expired: 0 });
+		assert.equal((await grants()) - g1, 0);
+		console.log(`# healthCheck: ${N} refreshes in one call, ${ms} ms`);
+	});
+
+	test('two healthChecks at once refresh each row once', async () => {
+		makeExpiring(ids, { exclusive: true });
+		const g0 = await grants();
+		const [a, b] = await Promise.all([healthCheck(), healthCheck()]);
+		const ja = assertOk(a);
+		const jb = assertOk(b);
+		assert.equal((await grants()) - g0, N, `one grant per row: ${JSON.stringify([ja, jb])}`);
+		assert.equal(ja.refreshed + jb.refreshed, N, `refreshed sums to ${N}: ${JSON.stringify([ja, jb])}`);
+		assert.equal(ja.checked + jb.checked, N);
+		assert.equal(ja.failed + jb.failed + ja.expired + jb.expired, 0);
+		for (const r of rows(ids).values()) assert.ok(r.expires_in > 3000);
+		// every grant is alive: none was refreshed twice with a rotated-out token
+		const tokens = await Promise.all(ids.map((id) => accessToken(id)));
+		const active = await Promise.all(tokens.map((at) => introspect(ISSUER, at, CLIENT)));
+		assert.deepEqual(active.map((x) => x.active), ids.map(() => true), 'no grant was revoked');
+		console.log(`# two concurrent healthChecks: ${JSON.stringify(ja)} + ${JSON.stringify(jb)}`);
+	});
+
+	test('a failing refresh counts in failed, an invalid_grant in expired', async () => {
+		makeExpiring(ids, { exclusive: true });
+		await setMode(ISSUER, { token: 'error500', count: 1 });
+		const g0 = await grants();
+		assert.deepEqual(assertOk(await healthCheck()), { checked: N, refreshed: N - 1, failed: 1, expired: 0 });
+		assert.equal((await grants()) - g0, N);
+		const failed = [...rows(ids).values()].filter((r) => r.last_error?.code === 'provider_error');
+		assert.equal(failed.length, 1);
+		assert.equal(failed[0].cooling, true, 'the failed row cools down');
+		assert.equal(failed[0].status, 'connected');
+		assert.equal(failed[0].refresh_failures, 1);
+
+		makeExpiring(ids, { exclusive: true }); // the failed row cools down: not due
+		await setMode(ISSUER, { token: 'invalid_grant', count: 1 });
+		const g1 = await grants();
+		assert.deepEqual(assertOk(await healthCheck()), { checked: N - 1, refreshed: N - 2, failed: 0, expired: 1 });
+		assert.equal((await grants()) - g1, N - 1);
+		const expired = [...rows(ids).values()].filter((r) => r.status === 'expired');
+		assert.equal(expired.length, 1);
+		assert.equal(expired[0].last_error?.code, 'reauthorization_required');
+		assert.equal(logsOf(expired[0], 'refresh_rejected').length, 1);
+	});
+
+	test('`intauthctl health-check` prints the same JSON', async () => {
+		const ok = healthy();
+		assert.equal(ok.length, N - 2);
+		makeExpiring(ok, { exclusive: true });
+		const g0 = await grants();
+		assert.deepEqual(await intauthctl(), { checked: ok.length, refreshed: ok.length, failed: 0, expired: 0 });
+		assert.equal((await grants()) - g0, ok.length);
+		for (const r of rows(ok).values()) assert.ok(r.expires_in > 3000, `refreshed: expires in ${r.expires_in} s`);
+	});
+});
+
+// ---------------------------------------------------------------------------
+describe('the healthCheck scan uses the partial index', () => {
+	const MARK = `explain-${randomBytes(4).toString('hex')}`;
+	after(() => {
+		psql(`DELETE FROM public.integrations WHERE metadata ->> 'explain_test' = ${lit(MARK)}; ANALYZE public.integrations;`);
+	});
+
+	/**
+	 * SQL_CLAIM_DUE as lib/tokens.c spells it: its adjacent C string literals
+	 * concatenated, with the string macros it uses (ROW_COLUMNS, ...) expanded,
+	 * so this checks the query the program really sends.
+	 */
+	function claimQuery() {
+		const src = readFileSync(join(ROOT, 'lib/tokens.c'), 'utf8').replace(/\\\n/g, ' ');
+		const macros = new Map();
+		for (const m of src.matchAll(/^#define\s+([A-Z_][A-Z0-9_]*)[ \t]+(.*)$/gm)) macros.set(m[1], m[2]);
+		const expand = (text, depth = 0) => {
+			assert.ok(depth < 8, 'macros nest too deep');
+			let out = '';
+			for (const t of text.matchAll(/"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*)|(\S)/g)) {
+				if (t[1] !== undefined) out += t[1].replace(/\\(["\\])/g, '$1');
+				else if (t[2] !== undefined) {
+					assert.ok(macros.has(t[2]), `unknown identifier ${t[2]} in the query`);
+					out += expand(macros.get(t[2]), depth + 1);
+				} else assert.fail(`unexpected ${t[3]} in the query`);
+			}
+			return out;
+		};
+		const decl = src.match(/SQL_CLAIM_DUE\[\]\s*=\s*([^;]*);/);
+		assert.ok(decl, 'SQL_CLAIM_DUE in lib/tokens.c');
+		return expand(decl[1]).replace(/\$W/g, String(WINDOW)).replace(/\$1::int/g, '64');
+	}
+
+	test('EXPLAIN of the claim query over thousands of far-off rows: Index Scan on integrations_expiring_idx', () => {
+		const sql = claimQuery();
+		assert.match(sql, /FOR UPDATE OF i SKIP LOCKED/);
+		const CUT = '--8<--';
+		// 4000 rows: 3000 connected oauth2 ones a month away, 1000 revoked; then the
+		// plan, and the query run (rolled back) to see how many rows the scan read
+		const out = psql(`INSERT INTO public.integrations (user_id, provider, connection, auth_type, status, expires_at, metadata)
+			SELECT gen_random_uuid(), 'testoidc', 'x' || g, 'oauth2', CASE WHEN g % 4 = 0 THEN 'revoked' ELSE 'connected' END,
+			now() + interval '30 days' + g * interval '1 minute', jsonb_build_object('explain_test', ${lit(MARK)})
+			FROM generate_series(1, 4000) g;
+			ANALYZE public.integrations; ANALYZE public.credentials;
+			EXPLAIN ${sql};
+			SELECT '${CUT}';
+			BEGIN; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${sql}; ROLLBACK;
+			SELECT '${CUT}';
+			SELECT count(*) FROM public.integrations;`);
+		const [plan, analyzed, count] = out.split(`${CUT}\n`);
+		assert.match(plan, /Index Scan using integrations_expiring_idx on integrations i/, plan);
+		assert.match(plan, /Index Cond: \(expires_at <= /, plan);
+		assert.doesNotMatch(plan, /Seq Scan on integrations/, plan);
+		const scan = analyzed.split('\n').find((l) => /Index Scan using integrations_expiring_idx/.test(l)) ?? '';
+		const m = scan.match(/actual rows=(\d+)/);
+		assert.ok(m, analyzed);
+		const total = Number(count);
+		assert.ok(total >= 4000);
+		assert.ok(Number(m[1]) < 100, `the index scan read ${m[1]} of ${total} rows`);
+		console.log(`# claim query: index scan read ${m[1]} of ${total} integrations rows`);
+	});
+});
