@@ -6,20 +6,30 @@
  * external cron. SIGTERM/SIGINT: no new claims; the job in hand is finished
  * (bounded by the outbound timeouts) and recorded; exit 0.
  *
- * WORKER_CONCURRENCY (2), WORKER_LEASE_SECONDS (60), WORKER_POLL_MS (2000),
- * WORKER_BACKOFF_BASE_MS (10000), WORKER_SCHEDULE_SECONDS (30). */
+ * WORKER_CONCURRENCY (2), WORKER_LEASE_SECONDS (60, or more when HTTP_TIMEOUT_MS
+ * needs it), WORKER_POLL_MS (2000), WORKER_BACKOFF_BASE_MS (10000),
+ * WORKER_SCHEDULE_SECONDS (30). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
 #include "ia_app.h"
 #include "ia_jobs.h"
 #include "ia_log.h"
+
+/* A job makes at most two provider calls (revoke_retry: the refresh token,
+ * then the access token), each bounded by HTTP_TIMEOUT_MS. A lease must
+ * outlast that, or it could run out under a job still in progress and another
+ * worker would run the job a second time. */
+#define JOB_MAX_PROVIDER_CALLS 2
 
 typedef struct worker_conf {
 	long lease_seconds;
@@ -63,27 +73,62 @@ static PGconn *listen_connect(const ia_app *app)
 	return c;
 }
 
-/* Sleeps until a notification, the poll interval or a signal. */
+/* SIGTERM/SIGINT in a worker process: no new claims, and a wake-up through a
+ * pipe that wait_for_work() polls, so a signal that lands between the stop
+ * check and poll() does not wait out the whole poll interval. */
+static volatile sig_atomic_t stopping;
+static int wake_pipe[2] = { -1, -1 };
+
+static void on_stop(int sig)
+{
+	int saved = errno;
+	ssize_t n;
+
+	(void)sig;
+	stopping = 1;
+	if (wake_pipe[1] >= 0) {
+		n = write(wake_pipe[1], "x", 1);
+		(void)n;   /* a full pipe already holds a wake-up */
+	}
+	errno = saved;
+}
+
+static int wake_pipe_open(void)
+{
+	if (pipe(wake_pipe) != 0)
+		return -1;
+	for (int i = 0; i < 2; i++)
+		if (fcntl(wake_pipe[i], F_SETFL, O_NONBLOCK) != 0 ||
+		    fcntl(wake_pipe[i], F_SETFD, FD_CLOEXEC) != 0)
+			return -1;
+	return 0;
+}
+
+static bool stop_now(void)
+{
+	/* ia_stop_requested(): a signal that came before on_stop was installed */
+	return stopping || ia_stop_requested();
+}
+
+/* Sleeps until a notification, the poll interval or a stop signal. */
 static void wait_for_work(PGconn **listen, const ia_app *app, long poll_ms)
 {
-	if (!*listen)
+	if (!*listen && !stop_now())
 		*listen = listen_connect(app);
-	if (!*listen) {
-		struct timespec ts = { poll_ms / 1000, (poll_ms % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
+	struct pollfd pfd[2] = {
+		{ .fd = wake_pipe[0], .events = POLLIN },
+		{ .fd = *listen ? PQsocket(*listen) : -1, .events = POLLIN },   /* -1: ignored */
+	};
+	if (stop_now() || poll(pfd, 2, (int)poll_ms) <= 0 || !(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		return;
+	if (!PQconsumeInput(*listen)) {
+		PQfinish(*listen);
+		*listen = NULL;
 		return;
 	}
-	struct pollfd pfd = { .fd = PQsocket(*listen), .events = POLLIN };
-	if (poll(&pfd, 1, (int)poll_ms) > 0) {
-		if (!PQconsumeInput(*listen)) {
-			PQfinish(*listen);
-			*listen = NULL;
-			return;
-		}
-		PGnotify *n;
-		while ((n = PQnotifies(*listen)))
-			PQfreemem(n);
-	}
+	PGnotify *n;
+	while ((n = PQnotifies(*listen)))
+		PQfreemem(n);
 }
 
 static void work(ia_app *app, long index, void *ctx)
@@ -92,8 +137,12 @@ static void work(ia_app *app, long index, void *ctx)
 	PGconn *listen = NULL;
 	time_t next_schedule = 0;
 
-	ia_catch_stop_signals(NULL);
-	while (!ia_stop_requested()) {
+	if (wake_pipe_open() != 0) {
+		ia_log(IA_LOG_ERROR, "pipe_failed", "%s", strerror(errno));
+		return;
+	}
+	ia_catch_stop_signals(on_stop);
+	while (!stop_now()) {
 		ia_err err = { 0 };
 		if (index == 0 && time(NULL) >= next_schedule) {
 			long queued = ia_jobs_schedule(app, &err);
@@ -130,6 +179,9 @@ static void work(ia_app *app, long index, void *ctx)
 	}
 	if (listen)
 		PQfinish(listen);
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+	wake_pipe[0] = wake_pipe[1] = -1;
 }
 
 int main(void)
@@ -141,10 +193,18 @@ int main(void)
 	if (ia_app_init(&app, "worker") != 0)
 		return 1;
 	n = ia_worker_count(&app, "WORKER_CONCURRENCY", 2);
-	conf.lease_seconds = conf_long(&app, "WORKER_LEASE_SECONDS", 60, 5, 3600);
+	long job_max_ms = JOB_MAX_PROVIDER_CALLS * app.cfg.http_timeout_ms;
+	long lease_default = job_max_ms / 1000 + 30 > 60 ? job_max_ms / 1000 + 30 : 60;
+	conf.lease_seconds = conf_long(&app, "WORKER_LEASE_SECONDS", lease_default, 5, 3600);
 	conf.poll_ms = conf_long(&app, "WORKER_POLL_MS", 2000, 10, 60000);
 	conf.backoff_base_ms = conf_long(&app, "WORKER_BACKOFF_BASE_MS", 10000, 1, 3600000);
 	conf.schedule_seconds = conf_long(&app, "WORKER_SCHEDULE_SECONDS", 30, 1, 3600);
+	if (conf.lease_seconds > 0 && conf.lease_seconds * 1000 <= job_max_ms) {
+		fprintf(stderr, "worker: WORKER_LEASE_SECONDS (%ld) must exceed the longest a job can run:"
+			" %d provider calls of HTTP_TIMEOUT_MS (%ld ms) each\n",
+			conf.lease_seconds, JOB_MAX_PROVIDER_CALLS, app.cfg.http_timeout_ms);
+		conf.lease_seconds = -1;
+	}
 	if (n < 0 || conf.lease_seconds < 0 || conf.poll_ms < 0 || conf.backoff_base_ms < 0 ||
 	    conf.schedule_seconds < 0) {
 		ia_app_release(&app);

@@ -33,7 +33,10 @@ void ia_job_release(ia_job *job)
 	" RETURNING id::text, kind, coalesce(integration_id::text, ''), coalesce(user_id::text, '')," \
 	" payload::text, attempts, max_attempts"
 
-/* due queued jobs first; then jobs whose worker died holding them */
+/* Due queued jobs first; then jobs whose worker died holding them. A job
+ * whose lease ran out during its last allowed attempt is dead, not run again:
+ * a job that kills its worker every time (a poison job) would otherwise be
+ * retried forever, once a lease. */
 static const char *const claim_sql[] = {
 	"UPDATE public.integration_sync_jobs SET status = 'running', attempts = attempts + 1,"
 	" locked_until = now() + make_interval(secs => $1::double precision), locked_by = $2,"
@@ -41,12 +44,19 @@ static const char *const claim_sql[] = {
 	" WHERE id = (SELECT id FROM public.integration_sync_jobs"
 	"  WHERE status IN ('queued', 'failed') AND run_at <= now() ORDER BY run_at, id LIMIT 1"
 	"  FOR UPDATE SKIP LOCKED)" CLAIM_COLUMNS,
-	"UPDATE public.integration_sync_jobs SET status = 'running', attempts = attempts + 1,"
+	"WITH out_of_attempts AS (UPDATE public.integration_sync_jobs SET status = 'dead',"
+	"  finished_at = now(), locked_until = NULL, locked_by = NULL, payload = payload - 'secret',"
+	"  last_error = format('attempt %s/%s did not finish: the lease ran out (its worker died or hung)',"
+	"   attempts, max_attempts), updated_at = now()"
+	"  WHERE id IN (SELECT id FROM public.integration_sync_jobs"
+	"   WHERE status = 'running' AND locked_until < now() AND attempts >= max_attempts"
+	"   LIMIT 100 FOR UPDATE SKIP LOCKED))"
+	" UPDATE public.integration_sync_jobs SET status = 'running', attempts = attempts + 1,"
 	" locked_until = now() + make_interval(secs => $1::double precision), locked_by = $2,"
 	" updated_at = now()"
 	" WHERE id = (SELECT id FROM public.integration_sync_jobs"
-	"  WHERE status = 'running' AND locked_until < now() ORDER BY locked_until LIMIT 1"
-	"  FOR UPDATE SKIP LOCKED)" CLAIM_COLUMNS,
+	"  WHERE status = 'running' AND locked_until < now() AND attempts < max_attempts"
+	"  ORDER BY locked_until LIMIT 1 FOR UPDATE SKIP LOCKED)" CLAIM_COLUMNS,
 };
 
 int ia_jobs_claim(ia_app *app, long lease_seconds, ia_job *job, ia_err *err)
