@@ -1,0 +1,91 @@
+// bench/csql.mjs: the SQL a C source sends, for checking that a pgbench
+// mirror in bench/sql/ still matches the route it stands for. Adjacent C
+// string literals are joined (as the compiler does); a mirror names its
+// source as "-- mirror-of: <file> <anchor> <sha256 prefix>", where the anchor
+// is the name of a `static const char NAME[]` or a piece of the SQL text.
+//   node bench/csql.mjs FILE ANCHOR     prints the SQL and its hash
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+
+const ESC = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'", 0: '\0' };
+
+// [{ start, text }] for every run of adjacent string literals
+export function stringRuns(src) {
+	const runs = [];
+	let i = 0;
+	let cur = null;
+	const skipGap = (j) => {
+		for (;;) {
+			while (j < src.length && /\s/.test(src[j])) j++;
+			if (src.startsWith('//', j)) j = src.indexOf('\n', j) < 0 ? src.length : src.indexOf('\n', j);
+			else if (src.startsWith('/*', j)) j = src.indexOf('*/', j) + 2;
+			else return j;
+		}
+	};
+	while (i < src.length) {
+		if (src.startsWith('//', i)) {
+			i = src.indexOf('\n', i) < 0 ? src.length : src.indexOf('\n', i);
+		} else if (src.startsWith('/*', i)) {
+			i = src.indexOf('*/', i) + 2;
+		} else if (src[i] === "'") {
+			i += src[i + 1] === '\\' ? 4 : 3;
+		} else if (src[i] === '"') {
+			let s = '';
+			let j = i + 1;
+			while (src[j] !== '"') {
+				if (src[j] === '\\') {
+					s += ESC[src[j + 1]] ?? src[j + 1];
+					j += 2;
+				} else {
+					s += src[j++];
+				}
+			}
+			if (!cur) cur = { start: i, text: '' };
+			cur.text += s;
+			const next = skipGap(j + 1);
+			if (src[next] === '"') {
+				i = next;
+			} else {
+				runs.push(cur);
+				cur = null;
+				i = j + 1;
+			}
+		} else {
+			i++;
+		}
+	}
+	return runs;
+}
+
+// anchor "fn:NAME": the source of the C function NAME (how a statement is
+// sent: round trips, prepared or not), from its definition to its closing brace.
+export function findSql(file, anchor) {
+	const src = fs.readFileSync(file, 'utf8');
+	if (anchor.startsWith('fn:')) {
+		const m = new RegExp(`^[A-Za-z][^\\n;]*\\b${anchor.slice(3)}\\([^;]*?\\)\\n\\{`, 'm').exec(src);
+		if (!m) return null;
+		const end = src.indexOf('\n}\n', m.index);
+		const text = src.slice(m.index, end + 3);
+		return { text, hash: crypto.createHash('sha256').update(text).digest('hex').slice(0, 12) };
+	}
+	const runs = stringRuns(src);
+	let run;
+	if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(anchor)) {
+		const m = new RegExp(`\\b${anchor}\\s*\\[\\]\\s*=`).exec(src);
+		if (m) run = runs.find((r) => r.start > m.index);
+	} else {
+		run = runs.find((r) => r.text.includes(anchor));
+	}
+	if (!run) return null;
+	return { text: run.text, hash: crypto.createHash('sha256').update(run.text).digest('hex').slice(0, 12) };
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop())) {
+	const r = findSql(process.argv[2], process.argv[3]);
+	if (!r) {
+		console.error('not found');
+		process.exit(1);
+	}
+	console.log(r.text);
+	console.log(r.hash);
+}
