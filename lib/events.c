@@ -99,21 +99,249 @@ static void env_secrets(const ia_app *app, const ia_provider *p, secret_set *s)
 		s->n++;
 }
 
+/* UTF-8 as PostgreSQL checks it (RFC 3629): no overlong forms, no UTF-16
+ * surrogates, nothing above U+10FFFF, and no NUL, which a text value cannot
+ * hold. Anything else is kept as base64, or the INSERT of a verified delivery
+ * would fail and the provider would retry it forever. */
 static bool utf8_text(const char *s, size_t n)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
 	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (len == 0 || c == 0 || i + len > n)
+		unsigned char c = p[i], lo = 0x80, hi = 0xBF;
+		size_t len;
+
+		if (c == 0)
 			return false;
-		for (size_t k = 1; k < len; k++)
-			if (((unsigned char)s[i + k] >> 6) != 2)
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			len = 2;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			len = 3;
+			if (c == 0xE0)
+				lo = 0xA0;      /* overlong */
+			else if (c == 0xED)
+				hi = 0x9F;      /* surrogates */
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			len = 4;
+			if (c == 0xF0)
+				lo = 0x90;      /* overlong */
+			else if (c == 0xF4)
+				hi = 0x8F;      /* above U+10FFFF */
+		} else {
+			return false;
+		}
+		if (len > n - i || p[i + 1] < lo || p[i + 1] > hi)
+			return false;
+		for (size_t k = 2; k < len; k++)
+			if ((p[i + k] & 0xC0) != 0x80)
 				return false;
 		i += len;
 	}
 	return true;
+}
+
+/* A strict JSON check (RFC 8259) with jsonb's own limits, so that "json"
+ * means the cast to jsonb cannot fail. cJSON is more lenient than PostgreSQL
+ * (it stops at the end of the first value, takes raw control characters in
+ * strings and numbers like +1 or .5), and jsonb refuses \u0000, lone
+ * surrogates and numbers beyond numeric's range. Whatever this refuses is
+ * stored as text instead, never lost. Input: valid UTF-8 without NUL. */
+#define JSON_DEPTH_MAX 256
+#define JSON_NUMBER_MAX 1000    /* characters; numeric takes far more, no payload needs it */
+
+typedef struct json_scan {
+	const unsigned char *p, *end;
+	int depth;
+} json_scan;
+
+static bool js_value(json_scan *j);
+
+static void js_ws(json_scan *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static bool js_digit(const json_scan *j)
+{
+	return j->p < j->end && *j->p >= '0' && *j->p <= '9';
+}
+
+static bool js_hex4(json_scan *j, unsigned *out)
+{
+	unsigned v = 0;
+
+	if (j->end - j->p < 4)
+		return false;
+	for (int k = 0; k < 4; k++) {
+		unsigned char c = *j->p++;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return false;
+		v = v * 16 + (unsigned)d;
+	}
+	*out = v;
+	return true;
+}
+
+static bool js_string(json_scan *j)
+{
+	j->p++; /* the opening quote */
+	while (j->p < j->end) {
+		unsigned char c = *j->p++;
+		if (c == '"')
+			return true;
+		if (c < 0x20)
+			return false;
+		if (c != '\\')
+			continue;
+		if (j->p >= j->end)
+			return false;
+		c = *j->p++;
+		if (c == 'u') {
+			unsigned u, low;
+			if (!js_hex4(j, &u) || u == 0 || (u >= 0xDC00 && u <= 0xDFFF))
+				return false;
+			if (u >= 0xD800 && u <= 0xDBFF) {
+				if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u')
+					return false;
+				j->p += 2;
+				if (!js_hex4(j, &low) || low < 0xDC00 || low > 0xDFFF)
+					return false;
+			}
+		} else if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' &&
+			   c != 'r' && c != 't') {
+			return false;
+		}
+	}
+	return false;
+}
+
+static bool js_number(json_scan *j)
+{
+	const unsigned char *start = j->p;
+
+	if (*j->p == '-')
+		j->p++;
+	if (!js_digit(j))
+		return false;
+	if (*j->p == '0')
+		j->p++;
+	else
+		while (js_digit(j))
+			j->p++;
+	if (j->p < j->end && *j->p == '.') {
+		j->p++;
+		if (!js_digit(j))
+			return false;
+		while (js_digit(j))
+			j->p++;
+	}
+	if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+		j->p++;
+		if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+			j->p++;
+		const unsigned char *exp = j->p;
+		if (!js_digit(j))
+			return false;
+		while (js_digit(j))
+			j->p++;
+		if (j->p - exp > 3)     /* |exponent| < 1000: well inside numeric's range */
+			return false;
+	}
+	return j->p - start <= JSON_NUMBER_MAX;
+}
+
+static bool js_literal(json_scan *j, const char *word)
+{
+	size_t n = strlen(word);
+
+	if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
+		return false;
+	j->p += n;
+	return true;
+}
+
+/* An object or array: members separated by commas up to the closing byte. */
+static bool js_container(json_scan *j, unsigned char close)
+{
+	bool ok = false;
+
+	if (++j->depth > JSON_DEPTH_MAX)
+		return false;
+	j->p++;
+	js_ws(j);
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		ok = true;
+		goto out;
+	}
+	for (;;) {
+		js_ws(j);
+		if (close == '}') {
+			if (j->p >= j->end || *j->p != '"' || !js_string(j))
+				goto out;
+			js_ws(j);
+			if (j->p >= j->end || *j->p != ':')
+				goto out;
+			j->p++;
+		}
+		if (!js_value(j))
+			goto out;
+		js_ws(j);
+		if (j->p >= j->end)
+			goto out;
+		if (*j->p == close) {
+			j->p++;
+			ok = true;
+			goto out;
+		}
+		if (*j->p != ',')
+			goto out;
+		j->p++;
+	}
+out:
+	j->depth--;
+	return ok;
+}
+
+static bool js_value(json_scan *j)
+{
+	js_ws(j);
+	if (j->p >= j->end)
+		return false;
+	switch (*j->p) {
+	case '{':
+		return js_container(j, '}');
+	case '[':
+		return js_container(j, ']');
+	case '"':
+		return js_string(j);
+	case 't':
+		return js_literal(j, "true");
+	case 'f':
+		return js_literal(j, "false");
+	case 'n':
+		return js_literal(j, "null");
+	default:
+		return (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) && js_number(j);
+	}
+}
+
+static bool jsonb_acceptable(const char *s, size_t n)
+{
+	json_scan j = { (const unsigned char *)s, (const unsigned char *)s + n, 0 };
+
+	if (!js_value(&j))
+		return false;
+	js_ws(&j);
+	return j.p == j.end;
 }
 
 static const char SQL_STORE_EVENT[] =
@@ -121,7 +349,7 @@ static const char SQL_STORE_EVENT[] =
 	" INSERT INTO public.integration_events (provider, event_id, webhook_id, integration_id,"
 	"  user_id, event_type, payload, body)"
 	" VALUES ($1, $2, $3::uuid, nullif($4, '')::uuid, nullif($5, '')::uuid, nullif($6, ''),"
-	"  CASE WHEN $8 = 'json' THEN $7::jsonb END, CASE WHEN $8 <> 'json' THEN $7 END)"
+	"  $7::text::jsonb, $8::text)"
 	" ON CONFLICT (provider, event_id) DO NOTHING"
 	" RETURNING id, integration_id, user_id),"
 	" j AS ("
@@ -173,17 +401,18 @@ int ia_event_receive(ia_app *app, ia_request *req, const char *provider_name,
 
 	ia_webhook_event_id(&p->webhook, &d, event_id);
 	ia_webhook_event_type(&p->webhook, &d, event_type);
-	/* the body is kept as jsonb when it is JSON PostgreSQL accepts, as text
-	 * when it is other UTF-8, and base64 otherwise */
-	const char *kind = "text";
+	/* The body is kept as jsonb when the cast cannot fail, as text when it is
+	 * other UTF-8, and as "base64:..." otherwise: a verified delivery is
+	 * always stored. Each goes in its own typed parameter (an untyped $n used
+	 * as ::jsonb anywhere would be parsed as jsonb whatever the branch). The
+	 * body is NUL-terminated (ia_buf) and holds no NUL when it is UTF-8 text,
+	 * so it binds without a copy. */
+	const char *payload = NULL, *text = NULL;
 	if (utf8_text(d.body, d.body_len)) {
-		if (ia_buf_append(&body_text, d.body, d.body_len))
-			goto oom;
-		/* jsonb refuses \u0000 where json and cJSON take it */
-		cJSON *probe = cJSON_ParseWithLength(d.body, d.body_len);
-		if (probe && !strstr(ia_buf_cstr(&body_text), "\\u0000"))
-			kind = "json";
-		cJSON_Delete(probe);
+		if (jsonb_acceptable(d.body, d.body_len))
+			payload = d.body;
+		else
+			text = d.body;
 	} else {
 		size_t n = IA_B64_ENCODED_LEN(d.body_len);
 		char *b64 = malloc(n);
@@ -194,11 +423,11 @@ int ia_event_receive(ia_app *app, ia_request *req, const char *provider_name,
 		free(b64);
 		if (bad)
 			goto oom;
-		kind = "base64";
+		text = ia_buf_cstr(&body_text);
 	}
 	const char *params[] = {
 		p->name, event_id, webhook_id, secrets.integration_id, secrets.user_id, event_type,
-		ia_buf_cstr(&body_text), kind,
+		payload, text,
 	};
 	bool found;
 	if (ia_db_run_one(&app->db, NULL, SQL_STORE_EVENT, 8, params, &stored, &found, err))
