@@ -5,6 +5,10 @@
  *   providers                        list the catalog and which are configured
  *   health-check                     refresh what expires soon (healthCheck, for cron)
  *   jobs [retry ID]                  queue state; queue a dead job again
+ *   webhook-add --user UUID --provider NAME [--integration UUID] --secret S [--secret S2 ...]
+ *                                    register a webhook endpoint with its signing
+ *                                    secrets (several during a rotation); prints
+ *                                    its id, the {webhook_id} of the route
  * Configuration as for the programs (environment, then ENV_FILE). */
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +23,8 @@
 #include "ia_app.h"
 #include "ia_codec.h"
 #include "ia_config.h"
+#include "ia_crypto.h"
+#include "ia_events.h"
 #include "ia_jwt.h"
 #include "ia_jobs.h"
 #include "ia_providers.h"
@@ -38,7 +44,12 @@ static int usage(void)
 	      "       intauthctl mint-token --sub UUID [--role authenticated|service_role] [--ttl SECONDS]\n"
 	      "       intauthctl providers\n"
 	      "       intauthctl health-check\n"
-	      "       intauthctl jobs [retry ID]\n", stderr);
+	      "       intauthctl jobs [retry ID]\n"
+	      "       intauthctl webhook-add --user UUID --provider NAME [--integration UUID]\n"
+	      "                              --secret S [--secret S2 ...]\n"
+	      "           stores the signing secrets (encrypted) of one webhook endpoint and\n"
+	      "           prints its id: POST /functions/v1/webhooks/NAME/<id> then verifies\n"
+	      "           with any of them\n", stderr);
 	return 2;
 }
 
@@ -272,6 +283,114 @@ static int cmd_jobs(int argc, char **argv)
 	return rc == 0 ? 0 : 1;
 }
 
+#define WEBHOOK_SECRETS_MAX 8
+
+/* webhook-add: one integration_webhooks row. The id is made here because the
+ * ciphertext's context binds it (with user and provider), so it must be known
+ * before sealing; a ciphertext moved to another row then fails to open. */
+static int cmd_webhook_add(int argc, char **argv)
+{
+	const char *user = NULL, *provider = NULL, *integration = "";
+	const char *secrets[WEBHOOK_SECRETS_MAX];
+	size_t n_secrets = 0;
+	char id[37], context[256];
+	char *sealed = NULL;
+	ia_buf list, out;
+	ia_err err = { 0 };
+	bool found = false, app_ready = false;
+	ia_app app;
+	int rc = 2;
+
+	ia_buf_init(&list, IA_SECRET_MAX);
+	ia_buf_init(&out, 64);
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--user") == 0) {
+			user = argv[++i];
+		} else if (i + 1 < argc && strcmp(argv[i], "--provider") == 0) {
+			provider = argv[++i];
+		} else if (i + 1 < argc && strcmp(argv[i], "--integration") == 0) {
+			integration = argv[++i];
+		} else if (i + 1 < argc && strcmp(argv[i], "--secret") == 0) {
+			if (n_secrets == WEBHOOK_SECRETS_MAX) {
+				fprintf(stderr, "intauthctl: at most %d secrets\n", WEBHOOK_SECRETS_MAX);
+				goto out;
+			}
+			secrets[n_secrets++] = argv[++i];
+		} else {
+			rc = usage();
+			goto out;
+		}
+	}
+	if (!user || !ia_uuid_valid(user) || (*integration && !ia_uuid_valid(integration))) {
+		fputs("intauthctl: --user UUID is required; --integration must be a UUID\n", stderr);
+		goto out;
+	}
+	if (!provider || n_secrets == 0) {
+		fputs("intauthctl: --provider NAME and at least one --secret are required\n", stderr);
+		goto out;
+	}
+	/* the JSON array the webhooks route opens; an empty secret would be an
+	 * HMAC key anyone can compute, so it is refused here as it is there */
+	int bad = ia_buf_putc(&list, '[');
+	for (size_t i = 0; i < n_secrets && !bad; i++) {
+		if (!*secrets[i]) {
+			fputs("intauthctl: a --secret is empty\n", stderr);
+			goto out;
+		}
+		bad = (i && ia_buf_putc(&list, ',')) || ia_buf_putc(&list, '"') ||
+		      ia_buf_json_escape(&list, secrets[i]) || ia_buf_putc(&list, '"');
+	}
+	if (bad || ia_buf_putc(&list, ']')) {
+		fputs("intauthctl: the secrets are too long\n", stderr);
+		goto out;
+	}
+
+	rc = 1;
+	if (ia_app_init(&app, "intauthctl") != 0)
+		goto out;
+	app_ready = true;
+	const ia_provider *p = ia_providers_find(app.providers, provider);
+	if (!p || p->webhook.scheme == IA_WH_NONE) {
+		fprintf(stderr, "intauthctl: provider %s has no webhook scheme in the catalog\n", provider);
+		goto out;
+	}
+	ia_uuid_v4(id);
+	ia_webhook_secret_context(context, id, user, p->name);
+	if (ia_crypto_seal(app.cfg.keys, list.data, list.len, context, &sealed) != 0) {
+		fputs("intauthctl: cannot encrypt the secrets\n", stderr);
+		goto out;
+	}
+	/* an --integration must be the same user's connection to this provider,
+	 * or the events it receives would be linked to someone else's */
+	const char *params[] = { id, user, p->name, integration,
+				 ia_keyring_current_kid(app.cfg.keys), sealed };
+	if (ia_db_run_one(&app.db, NULL,
+			  "INSERT INTO public.integration_webhooks"
+			  " (id, user_id, provider, integration_id, key_id, secrets)"
+			  " SELECT $1::uuid, $2::uuid, $3, nullif($4, '')::uuid, $5, $6"
+			  " WHERE $4 = '' OR EXISTS (SELECT 1 FROM public.integrations"
+			  "  WHERE id = nullif($4, '')::uuid AND user_id = $2::uuid AND provider = $3)"
+			  " RETURNING id::text",
+			  6, params, &out, &found, &err) != 0) {
+		fprintf(stderr, "intauthctl: webhook-add failed: %s (%s)\n", err.message, err.code);
+		goto out;
+	}
+	if (!found) {
+		fprintf(stderr, "intauthctl: integration %s is not this user's %s connection\n", integration,
+			p->name);
+		goto out;
+	}
+	puts(ia_buf_cstr(&out));
+	rc = 0;
+out:
+	free(sealed);
+	ia_buf_release(&list);
+	ia_buf_release(&out);
+	if (app_ready)
+		ia_app_release(&app);
+	return rc;
+}
+
 static int cmd_health_check(void)
 {
 	ia_app app;
@@ -309,6 +428,8 @@ int main(int argc, char **argv)
 		return cmd_health_check();
 	if (strcmp(argv[1], "jobs") == 0)
 		return cmd_jobs(argc - 2, argv + 2);
+	if (strcmp(argv[1], "webhook-add") == 0)
+		return cmd_webhook_add(argc - 2, argv + 2);
 	if (ia_config_load_partial(&cfg, err, sizeof err) != 0) {
 		fprintf(stderr, "intauthctl: configuration error: %s\n", err);
 		return 1;
