@@ -12,7 +12,8 @@ static void handle(ia_app *app, ia_request *req)
 	ia_buf_init(&out, 1 << 20);
 	rc = ia_route_begin(app, req, "POST", IA_ALLOW_USER | IA_ALLOW_SERVICE, &err);
 	if (rc == 0)
-		rc = ia_tokens_refresh(app, &req->claims, req->body.data, req->body.len, &out, &err);
+		rc = ia_tokens_refresh(app, &req->claims, req->body.data, req->body.len, req->started_at,
+				       &out, &err);
 	if (rc <= 0)
 		ia_resp_outcome(req, rc, &out, &err);
 	ia_buf_release(&out);

@@ -293,7 +293,7 @@ static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, in
 	int slot = -1, stmt = stmt_lookup(db, sql, &slot);
 	char name[16], *copy = NULL;
 	PGresult *failed = NULL;
-	int rc = -1, results = 0;
+	int rc = -1, results = 0, failed_index = -1;
 	bool sent;
 
 	*result = NULL;
@@ -338,6 +338,7 @@ static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, in
 		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 			if (!failed && st != PGRES_PIPELINE_ABORTED) {
 				failed = res;
+				failed_index = index;
 				continue;
 			}
 		} else if (index == query_index) {
@@ -352,7 +353,9 @@ static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, in
 	if (committed && !failed && results == expected) {
 		rc = 0;
 	} else {
-		*stale = results == 0 && !failed;
+		/* the connection died before BEGIN ran (a restarted server's
+		 * farewell arrives as BEGIN's error): nothing of ours ran */
+		*stale = (results == 0 || failed_index == 0) && PQstatus(db->conn) != CONNECTION_OK;
 		rc = failed || PQstatus(db->conn) != CONNECTION_OK ? result_error(db, failed, err)
 								   : ia_err_internal(err);
 	}

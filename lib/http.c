@@ -130,6 +130,11 @@ int ia_request_init(ia_request *req, FCGX_Request *fcgx, ia_err *err)
 	req->method = param(req, "REQUEST_METHOD");
 	if (!req->method)
 		req->method = "GET";
+	/* when nginx took the request, before it queued for a worker */
+	req->started_at = param(req, "REQUEST_START");
+	if (req->started_at && (!*req->started_at || strlen(req->started_at) > 20 ||
+				strspn(req->started_at, "0123456789.") != strlen(req->started_at)))
+		req->started_at = NULL;
 	req->query = param(req, "QUERY_STRING");
 	if (!req->query)
 		req->query = "";

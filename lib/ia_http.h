@@ -40,6 +40,8 @@ typedef struct ia_request {
 	size_t n_extra_headers;
 	int status;                  /* status answered, 0 until then */
 	char request_id[33];         /* random hex, also sent as X-Request-Id */
+	const char *started_at;      /* REQUEST_START from nginx: epoch seconds
+					("1764028800.123"), or NULL when absent or malformed */
 } ia_request;
 
 /* Prepares req from an accepted FCGX request: method, path (split into decoded

@@ -16,9 +16,12 @@
 #include "ia_buf.h"
 #include "ia_err.h"
 
-/* refreshToken: out gets {"integration":{..},"refreshed":bool}. */
+/* refreshToken: out gets {"integration":{..},"refreshed":bool}. arrived:
+ * when the request reached the server (epoch seconds as text, from
+ * ia_request's started_at), or NULL: a forced refresh is satisfied by any
+ * refresh that completed after it. */
 int ia_tokens_refresh(ia_app *app, const ia_claims *caller, const char *body, size_t len,
-		      ia_buf *out, ia_err *err);
+		      const char *arrived, ia_buf *out, ia_err *err);
 
 /* Refreshes when due (inside REFRESH_WINDOW_SECONDS and not cooling down);
  * for getCredentials. *still_valid tells whether the stored token had not yet

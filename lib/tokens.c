@@ -24,17 +24,12 @@
 #define HEALTH_BATCH_PER_SLOT 4
 
 /* A forced refresh is satisfied by a refresh that completed after the request
- * arrived. A program only learns of a request when one of its FCGI_CHILDREN
- * accepts it: a burst of forced refreshes waits in the listen queue while one
- * child calls the provider and another waits for the row lock, and is taken up
- * after that refresh has committed. Measured from the start of our
- * transaction, each of them would refresh again (10 provider calls for 20
- * concurrent callers with 2 children) and, with rotation, spend refresh tokens
- * for nothing. So "arrived" is taken as this long before our transaction began:
- * longer than a queue of such requests takes to drain, short enough that a
- * caller who forces again after a pause gets a new token. */
-#define FORCE_COALESCE_SECONDS "2"
-
+ * arrived. Arrival is when nginx took the request (REQUEST_START): a burst of
+ * forced refreshes waits in the listen queue while one child calls the
+ * provider, and is accepted only after that refresh committed; measured from
+ * our own transaction each of them would refresh again and, with rotation,
+ * spend refresh tokens for nothing. Without an arrival time, our transaction's
+ * start stands in. */
 /* longest access token lifetime stored: ten years */
 #define MAX_EXPIRES_IN_SECONDS (10L * 365 * 86400)
 
@@ -43,7 +38,7 @@
 	" i.id, i.user_id, i.provider, i.status, i.auth_type, c.id, c.secret," \
 	" (i.expires_at IS NOT NULL AND i.expires_at <= now() + make_interval(secs => $W::double precision))," \
 	" (i.last_refreshed_at IS NOT NULL" \
-	"  AND i.last_refreshed_at >= now() - interval '" FORCE_COALESCE_SECONDS " seconds')," \
+	"  AND i.last_refreshed_at >= coalesce(to_timestamp($A::double precision), now()))," \
 	" (i.next_refresh_at IS NOT NULL AND i.next_refresh_at > now())," \
 	" (i.expires_at IS NULL OR i.expires_at > now())," \
 	" i.provider_params::text, intauth.integration_json(i)::text"
@@ -96,16 +91,23 @@ static const char SQL_CLAIM_DUE[] =
 	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())"
 	" ORDER BY i.expires_at LIMIT $1::int FOR UPDATE OF i SKIP LOCKED";
 
-/* Copies sql replacing "$W" with "$<n>". */
+/* Copies sql replacing "$W" (the window) with "$<n>" and "$A" (the arrival
+ * time) with "$<n+1>". */
 static char *with_window_param(const char *sql, int n)
 {
 	ia_buf b;
 	char num[8];
 	const char *p = sql, *w;
 
-	snprintf(num, sizeof num, "$%d", n);
 	ia_buf_init(&b, 65536);
-	while ((w = strstr(p, "$W"))) {
+	while ((w = strpbrk(p, "$"))) {
+		if (w[1] != 'W' && w[1] != 'A') {
+			if (ia_buf_append(&b, p, (size_t)(w - p) + 1))
+				goto fail;
+			p = w + 1;
+			continue;
+		}
+		snprintf(num, sizeof num, "$%d", w[1] == 'W' ? n : n + 1);
 		if (ia_buf_append(&b, p, (size_t)(w - p)) || ia_buf_puts(&b, num))
 			goto fail;
 		p = w + 2;
@@ -118,10 +120,10 @@ fail:
 }
 
 static PGresult *lock_rows(ia_app *app, const char *tmpl, int n, const char *const *params,
-			   ia_err *err)
+			   const char *arrived, ia_err *err)
 {
 	char window[24];
-	const char *all[4];
+	const char *all[5];
 	char *sql = with_window_param(tmpl, n + 1);
 	PGresult *res;
 
@@ -133,19 +135,21 @@ static PGresult *lock_rows(ia_app *app, const char *tmpl, int n, const char *con
 	for (int i = 0; i < n; i++)
 		all[i] = params[i];
 	all[n] = window;
-	res = ia_db_exec(&app->db, sql, n + 1, all, err);
+	all[n + 1] = arrived;
+	res = ia_db_exec(&app->db, sql, n + 2, all, err);
 	free(sql);
 	return res;
 }
 
-static PGresult *lock_selected(ia_app *app, const ia_selector *sel, ia_err *err)
+static PGresult *lock_selected(ia_app *app, const ia_selector *sel, const char *arrived,
+			       ia_err *err)
 {
 	if (sel->integration_id) {
 		const char *params[] = { sel->integration_id };
-		return lock_rows(app, SQL_LOCK_BY_ID, 1, params, err);
+		return lock_rows(app, SQL_LOCK_BY_ID, 1, params, arrived, err);
 	}
 	const char *params[] = { sel->user_id, sel->provider, sel->connection };
-	return lock_rows(app, SQL_LOCK_BY_NAME, 3, params, err);
+	return lock_rows(app, SQL_LOCK_BY_NAME, 3, params, arrived, err);
 }
 
 /* ---- one refresh, in steps so many can share a multi handle ---- */
@@ -387,7 +391,7 @@ static int commit_outcome(ia_app *app, int rc, ia_err *err)
 }
 
 int ia_tokens_refresh(ia_app *app, const ia_claims *caller, const char *body, size_t len,
-		      ia_buf *out, ia_err *err)
+		      const char *arrived, ia_buf *out, ia_err *err)
 {
 	cJSON *root = NULL;
 	PGresult *res = NULL;
@@ -402,7 +406,7 @@ int ia_tokens_refresh(ia_app *app, const ia_claims *caller, const char *body, si
 		goto out;
 	if (ia_db_begin(&app->db, caller, err))
 		goto out;
-	if (!(res = lock_selected(app, &sel, err)))
+	if (!(res = lock_selected(app, &sel, arrived, err)))
 		goto out;
 	if (PQntuples(res) != 1) {
 		ia_err_set(err, 404, "not_found", "No such integration.");
@@ -458,7 +462,7 @@ int ia_tokens_refresh_if_due(ia_app *app, const ia_claims *caller, const char *i
 	*still_valid = false;
 	if (ia_db_begin(&app->db, caller, err))
 		return -1;
-	if (!(res = lock_selected(app, &sel, err)))
+	if (!(res = lock_selected(app, &sel, NULL, err)))
 		goto out;
 	if (PQntuples(res) != 1) {
 		ia_err_set(err, 404, "not_found", "No such integration.");
@@ -558,7 +562,7 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 		goto out;
 	if (ia_db_begin(&app->db, caller, err))
 		goto out;
-	if (!(res = lock_selected(app, &sel, err)))
+	if (!(res = lock_selected(app, &sel, NULL, err)))
 		goto out;
 	if (PQntuples(res) != 1) {
 		ia_err_set(err, 404, "not_found", "No such integration.");
@@ -679,7 +683,7 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 	/* the batch's locks are held across its provider calls, bounded by the
 	 * outbound timeouts: allow for that instead of the usual idle limit */
 	PQclear(ia_db_exec(&app->db, "SET LOCAL idle_in_transaction_session_timeout = '300s'", 0, NULL, err));
-	if (!(res = lock_rows(app, SQL_CLAIM_DUE, 1, params, err)))
+	if (!(res = lock_rows(app, SQL_CLAIM_DUE, 1, params, NULL, err)))
 		goto out;
 	n = PQntuples(res);
 	if (n > 0 && !(calls = calloc((size_t)n, sizeof *calls))) {
