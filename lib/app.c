@@ -140,16 +140,33 @@ long ia_worker_count(const ia_app *app, const char *name, long dflt)
 	return n;
 }
 
+static void on_child(int sig)
+{
+	(void)sig;      /* only there so that sigsuspend() returns */
+}
+
 int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, void *ctx), void *ctx)
 {
 	pid_t children[IA_MAX_CHILDREN] = { 0 };
 	time_t window = time(NULL);
 	int spawned_in_window = 0;
+	sigset_t watched, normal;
+	struct sigaction sa;
 
 	if (n < 1 || n > IA_MAX_CHILDREN)
 		return -1;
 	ia_catch_stop_signals(NULL);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_child;
+	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Signals stay blocked except inside sigsuspend(), so a SIGTERM arriving
+	 * between the stop check and the wait can't be slept through. */
+	sigemptyset(&watched);
+	sigaddset(&watched, SIGTERM);
+	sigaddset(&watched, SIGINT);
+	sigaddset(&watched, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &watched, &normal);
 	/* mapped before fork, so every child adds to the same counters */
 	app->metrics = ia_metrics_open(ia_config_get(&app->cfg, "METRICS_DIR"), app->program);
 	ia_log(IA_LOG_INFO, "start", "supervising %ld workers", n);
@@ -170,6 +187,8 @@ int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, voi
 			pid_t parent = getpid();
 			children[i] = fork();
 			if (children[i] == 0) {
+				signal(SIGCHLD, SIG_DFL);
+				sigprocmask(SIG_SETMASK, &normal, NULL);
 				/* a child must not outlive a supervisor killed with -9 */
 				prctl(PR_SET_PDEATHSIG, SIGTERM);
 				if (getppid() != parent)
@@ -185,26 +204,26 @@ int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, voi
 				sleep(1);
 			}
 		}
-		int status;
-		pid_t dead = waitpid(-1, &status, 0);
-		if (dead < 0) {
-			if (errno != EINTR)
-				sleep(1);
-			continue;
+		int status, reaped = 0;
+		pid_t dead;
+		while ((dead = waitpid(-1, &status, WNOHANG)) > 0) {
+			reaped++;
+			for (long i = 0; i < n; i++) {
+				if (children[i] != dead)
+					continue;
+				children[i] = 0;
+				if (stop_requested)
+					break;
+				if (WIFSIGNALED(status))
+					ia_log(IA_LOG_ERROR, "worker_died", "worker %ld killed by signal %d; replacing it",
+					       (long)dead, WTERMSIG(status));
+				else
+					ia_log(IA_LOG_WARN, "worker_exited", "worker %ld exited with %d; replacing it",
+					       (long)dead, WEXITSTATUS(status));
+			}
 		}
-		for (long i = 0; i < n; i++) {
-			if (children[i] != dead)
-				continue;
-			children[i] = 0;
-			if (stop_requested)
-				break;
-			if (WIFSIGNALED(status))
-				ia_log(IA_LOG_ERROR, "worker_died", "worker %ld killed by signal %d; replacing it",
-				       (long)dead, WTERMSIG(status));
-			else
-				ia_log(IA_LOG_WARN, "worker_exited", "worker %ld exited with %d; replacing it",
-				       (long)dead, WEXITSTATUS(status));
-		}
+		if (!reaped && !stop_requested)
+			sigsuspend(&normal);
 	}
 	for (long i = 0; i < n; i++)
 		if (children[i] > 0)
@@ -213,6 +232,7 @@ int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, voi
 	for (long i = 0; i < n; i++)
 		if (children[i] > 0)
 			waitpid(children[i], NULL, 0);
+	sigprocmask(SIG_SETMASK, &normal, NULL);
 	ia_log(IA_LOG_INFO, "stop", "stopped");
 	return 0;
 }
