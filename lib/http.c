@@ -420,6 +420,9 @@ void ia_resp_cors(ia_request *req, const ia_app *app)
 		return;
 	ia_resp_header(req, "Access-Control-Allow-Origin", allowed);
 	ia_resp_header(req, "Vary", "Origin");
+	/* lets an app on another origin of the same site keep the intauth_flow
+	 * cookie that auth-start sets (fetch with credentials: 'include') */
+	ia_resp_header(req, "Access-Control-Allow-Credentials", "true");
 }
 
 static bool header_list_ok(const char *s)

@@ -18,6 +18,9 @@
 
 #define IA_OAUTH_STATE_TTL_SECONDS 600
 #define IA_FLOW_COOKIE "intauth_flow"
+/* The longest token lifetime stored (ten years): a larger expires_in is
+ * clamped, so no provider's number can break the expiry arithmetic. */
+#define IA_MAX_EXPIRES_IN_SECONDS (10L * 365 * 86400)
 
 typedef struct ia_token_set {
 	char *access_token;    /* required */
@@ -25,7 +28,7 @@ typedef struct ia_token_set {
 	char *token_type;      /* required */
 	char *id_token;        /* may be NULL */
 	char *scope;           /* granted scopes (space-separated), may be NULL */
-	long expires_in;       /* seconds, -1 when the provider gave none */
+	long expires_in;       /* seconds (at most IA_MAX_EXPIRES_IN_SECONDS), -1 when none */
 } ia_token_set;
 
 void ia_token_set_release(ia_token_set *t);

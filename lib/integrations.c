@@ -12,12 +12,12 @@
 #include "ia_crypto.h"
 #include "ia_json.h"
 #include "ia_log.h"
+#include "ia_oauth.h"
 #include "ia_tokens.h"
 
 #define MAX_SECRET_FIELD 16384
 #define MAX_SCOPES 100
 #define MAX_SCOPE_LEN 256
-#define MAX_EXPIRES_IN (10L * 365 * 24 * 3600)
 
 void ia_credential_context(char out[IA_CREDENTIAL_CONTEXT_MAX], const char *credential_id,
 			   const char *user_id, const char *provider)
@@ -180,7 +180,7 @@ static int collect_credentials(enum ia_auth_type type, const cJSON *creds, store
 		const cJSON *eat = cJSON_GetObjectItemCaseSensitive(creds, "expires_at");
 		if (ein && !cJSON_IsNull(ein)) {
 			if (!cJSON_IsNumber(ein) || !(ein->valuedouble > 0) ||
-			    ein->valuedouble > (double)MAX_EXPIRES_IN)
+			    ein->valuedouble > (double)IA_MAX_EXPIRES_IN_SECONDS)
 				return ia_err_set(err, 400, "invalid_request",
 						  "Field \"expires_in\" must be a positive number of seconds.");
 			long secs = (long)ein->valuedouble;

@@ -60,6 +60,15 @@ static void copy_error_code(char out[48], const char *code)
 	out[n] = '\0';
 }
 
+/* Some providers send expires_in as a string; any positive number counts. */
+static void set_expires_in(ia_token_set *t, double seconds)
+{
+	if (!(seconds >= 1))     /* also NaN */
+		return;
+	t->expires_in = seconds > (double)IA_MAX_EXPIRES_IN_SECONDS ? IA_MAX_EXPIRES_IN_SECONDS
+								  : (long)seconds;
+}
+
 static int parse_form_answer(const char *body, size_t len, ia_token_set *t, char error[48])
 {
 	char *copy = ia_secret_dup(body, len);
@@ -86,12 +95,8 @@ static int parse_form_answer(const char *body, size_t len, ia_token_set *t, char
 				goto out;
 			if (strcmp(p, "error") == 0)
 				copy_error_code(error, v);
-			if (strcmp(p, "expires_in") == 0) {
-				char *end;
-				long e = strtol(v, &end, 10);
-				if (!*end && e > 0)
-					t->expires_in = e;
-			}
+			if (strcmp(p, "expires_in") == 0)
+				set_expires_in(t, strtod(v, NULL));
 		}
 		if (!amp)
 			break;
@@ -121,14 +126,10 @@ static int parse_json_answer(const char *body, size_t len, ia_token_set *t, char
 	if (cJSON_IsString(e))
 		copy_error_code(error, e->valuestring);
 	const cJSON *ein = cJSON_GetObjectItemCaseSensitive(root, "expires_in");
-	if (cJSON_IsNumber(ein) && ein->valuedouble > 0 && ein->valuedouble < 1e9)
-		t->expires_in = (long)ein->valuedouble;
-	else if (cJSON_IsString(ein)) {
-		char *end;
-		long v = strtol(ein->valuestring, &end, 10);
-		if (!*end && v > 0)
-			t->expires_in = v;
-	}
+	if (cJSON_IsNumber(ein))
+		set_expires_in(t, ein->valuedouble);
+	else if (cJSON_IsString(ein))
+		set_expires_in(t, strtod(ein->valuestring, NULL));
 	rc = 0;
 out:
 	ia_json_free(root);

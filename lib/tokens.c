@@ -30,8 +30,6 @@
  * our own transaction each of them would refresh again and, with rotation,
  * spend refresh tokens for nothing. Without an arrival time, our transaction's
  * start stands in. */
-/* longest access token lifetime stored: ten years */
-#define MAX_EXPIRES_IN_SECONDS (10L * 365 * 86400)
 
 /* The columns every lifecycle query reads, in this order. */
 #define ROW_COLUMNS \
@@ -246,12 +244,11 @@ static int record_success(ia_app *app, refresh_call *c, const ia_token_set *t, i
 		ia_err_internal(err);
 		goto out;
 	}
-	/* The provider has already rotated the grant: a write that fails now loses
-	 * it. An absurd expires_in (it may come as a string of any length) would
-	 * overflow the timestamp and fail the UPDATE, so it is capped. */
+	/* expires_in arrives clamped (ia_oauth_parse_token_response): the
+	 * provider has already rotated the grant, and a write failing on an
+	 * absurd expiry now would lose it */
 	if (t->expires_in > 0)
-		snprintf(expires_in, sizeof expires_in, "%ld",
-			 t->expires_in < MAX_EXPIRES_IN_SECONDS ? t->expires_in : MAX_EXPIRES_IN_SECONDS);
+		snprintf(expires_in, sizeof expires_in, "%ld", t->expires_in);
 	const char *params[] = {
 		c->row.id, cred_id, ia_keyring_current_kid(app->cfg.keys), envelope,
 		t->expires_in > 0 ? expires_in : NULL, scopes.len ? ia_buf_cstr(&scopes) : NULL,
