@@ -159,7 +159,7 @@ function cpuPer(before, after, units, names) {
 		}
 		const us = ((after[g] - before[g]) * 1e6) / CLK_TCK / units;
 		out[label] = Math.round(us);
-		if (label !== 'postgres_bg') total += us;
+		if (label !== 'postgres_bg' && label !== 'client') total += us;
 	}
 	out.total = Math.round(total);
 	return out;
@@ -175,9 +175,10 @@ function truncateAccessLog() {
 
 // ------------------------------------------------------------ load tools
 
-function run(cmd, args, opts = {}) {
+function run(cmd, args, opts = {}, onSpawn = () => {}) {
 	return new Promise((resolve, reject) => {
 		const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+		onSpawn(child);
 		let out = '';
 		let err = '';
 		child.stdout.on('data', (d) => (out += d));
@@ -246,7 +247,7 @@ async function pgbench({ script, clients, seconds, vars }, onWindow) {
 		'-h', cfg.pg_host, '-p', String(cfg.pg_port), '-U', 'intauth_app'];
 	for (const [k, v] of Object.entries(vars)) a.push('-D', `${k}=${v}`);
 	a.push('intauth');
-	const started = run(cfg.pgbench, a, { cwd: dir });
+	const started = run(cfg.pgbench, a, { cwd: dir }, (child) => (leaders.pgbench = child.pid));
 	await sleep(1000);
 	const windowStart = Date.now() * 1000;
 	onWindow(true);
@@ -422,14 +423,16 @@ async function measureWrk(spec, groups) {
 async function measurePgbench(spec) {
 	await sleep(300);
 	refreshLeaders();
-	const groups = ['postgres', 'postgres_bg'];
+	// pgbench's own CPU too ("client", not in the total): the load generator
+	// is not free either, and shares the cores
+	const groups = ['postgres', 'postgres_bg', 'pgbench'];
 	let before;
 	let after;
 	const r = await pgbench(spec, (opening) => {
 		if (opening) before = snapshot(groups);
 		else after = snapshot(groups);
 	});
-	r.cpu_us = cpuPer(before, after, r.requests, { postgres: 'postgres', postgres_bg: 'postgres_bg' });
+	r.cpu_us = cpuPer(before, after, r.requests, { postgres: 'postgres', postgres_bg: 'postgres_bg', pgbench: 'client' });
 	return r;
 }
 
@@ -817,7 +820,7 @@ function printReport(report) {
 		lines.push('');
 		lines.push('pgbench (the limits above): tps, latency, PostgreSQL CPU per transaction');
 		for (const l of report.limits) {
-			lines.push(`  ${pad(l.name, 22)} -c ${pad(l.clients, 3)} ${pad(Math.round(l.rps), 7, true)} tps  p50 ${pad(l.p50_ms, 6, true)} ms  p99 ${pad(l.p99_ms, 6, true)} ms  postgres ${l.cpu_us.postgres} us (bg ${l.cpu_us.postgres_bg})${l.failed ? `  FAILED ${l.failed}` : ''}`);
+			lines.push(`  ${pad(l.name, 22)} -c ${pad(l.clients, 3)} ${pad(Math.round(l.rps), 7, true)} tps  p50 ${pad(l.p50_ms, 6, true)} ms  p99 ${pad(l.p99_ms, 6, true)} ms  postgres ${l.cpu_us.postgres} us (bg ${l.cpu_us.postgres_bg}; pgbench itself ${l.cpu_us.client} us)${l.failed ? `  FAILED ${l.failed}` : ''}`);
 		}
 	}
 	if (report.peers.length) {
