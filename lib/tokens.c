@@ -163,10 +163,14 @@ typedef struct refresh_call {
 	ia_buf form;
 	bool ready;               /* prepared and waiting for its transfer */
 	CURLcode result;
+	char *access_token;       /* healthCheck: the new token, for the userinfo check */
 } refresh_call;
 
 static void refresh_call_release(refresh_call *c)
 {
+	if (c->access_token)
+		ia_secret_free(c->access_token, strlen(c->access_token));
+	c->access_token = NULL;
 	ia_outbound_release(&c->call);
 	ia_json_free(c->secret);
 	ia_secret_free(c->plain, c->plain_len);
@@ -344,6 +348,9 @@ static int refresh_finish(ia_app *app, refresh_call *c, ia_buf *json, ia_err *er
 		if (rc == 0) {
 			ia_log(IA_LOG_INFO, "token_refreshed", "integration %s", c->row.id);
 			ia_metrics_count(app->metrics, IA_REFRESH_OK);
+			/* kept for healthCheck's userinfo call */
+			c->access_token = tokens.access_token;
+			tokens.access_token = NULL;
 		}
 	} else if (err->status == 422) {
 		ia_log(IA_LOG_WARN, "refresh_rejected", "integration %s: invalid_grant", c->row.id);
@@ -664,6 +671,52 @@ static void run_transfers(refresh_call *calls, size_t n, long concurrency)
 	curl_multi_cleanup(multi);
 }
 
+/* Where the provider has a userinfo_url, the fresh token must be accepted
+ * there too: a 401 or 403 means the grant no longer works (the connection
+ * is marked `error`); other failures are the provider's trouble, not the
+ * connection's, and change nothing. */
+static void check_userinfo(ia_app *app, refresh_call *calls, long n, health_counts *counts)
+{
+	for (long i = 0; i < n; i++) {
+		refresh_call *c = &calls[i];
+		ia_err ignored = { 0 };
+		char *url = NULL;
+		ia_outbound_release(&c->call);
+		if (!c->access_token || !c->p->userinfo_url ||
+		    !(url = ia_oauth_fill_url(c->p, c->p->userinfo_url, c->row.params_json, &ignored)))
+			continue;
+		c->ready = ia_outbound_init(&c->call, &app->cfg, url, NULL, c->access_token, NULL, NULL,
+					    &ignored) == 0;
+		free(url);
+	}
+	run_transfers(calls, (size_t)n, app->cfg.healthcheck_concurrency);
+	for (long i = 0; i < n; i++) {
+		refresh_call *c = &calls[i];
+		ia_err why = { 0 };
+		long status = 0;
+		if (!c->ready)
+			continue;
+		c->ready = false;
+		if (ia_outbound_result(&c->call, c->result, &status, &why) || (status != 401 && status != 403))
+			continue;
+		const char *params[] = { c->row.id };
+		PQclear(ia_db_exec(&app->db,
+				   "WITH l AS (INSERT INTO public.integration_logs (integration_id, user_id, provider,"
+				   "  level, action, message)"
+				   "  SELECT id, user_id, provider, 'error', 'userinfo_rejected',"
+				   "  'The provider refused the fresh token at its userinfo endpoint.'"
+				   "  FROM public.integrations WHERE id = $1::uuid)"
+				   " UPDATE public.integrations SET status = 'error', last_error ="
+				   "  jsonb_build_object('code', 'userinfo_rejected', 'message',"
+				   "  'The provider refused the fresh token; reconnect.'), updated_at = now()"
+				   " WHERE id = $1::uuid",
+				   1, params, &why));
+		counts->refreshed--;
+		counts->failed++;
+		ia_log(IA_LOG_WARN, "userinfo_rejected", "integration %s: HTTP %ld", c->row.id, status);
+	}
+}
+
 /* One batch: claim due rows nobody else holds, refresh them in parallel,
  * record each outcome, commit. Returns the rows claimed, or -1. */
 static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err *err)
@@ -710,6 +763,7 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 		if (!calls[i].ready)
 			continue;
 		ia_err why = { 0 };
+		calls[i].ready = false;
 		if (refresh_finish(app, &calls[i], NULL, &why) == 0)
 			counts->refreshed++;
 		else if (why.status == 422)
@@ -717,9 +771,7 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 		else
 			counts->failed++;
 	}
-	/* a token the provider has just issued is taken as healthy, and each
-	 * outcome above records last_health_check_at; userinfo_url is not called
-	 * here (only the bootstrap job fetches it, once, at connect time) */
+	check_userinfo(app, calls, n, counts);
 	if (ia_db_commit(&app->db, err))
 		n = -1;
 	else

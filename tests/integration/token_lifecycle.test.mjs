@@ -582,9 +582,24 @@ describe('healthCheck', () => {
 		assert.equal(logsOf(expired[0], 'refresh_rejected').length, 1);
 	});
 
+	test('userinfo refusing the fresh token marks the connection error; a userinfo 500 changes nothing', async () => {
+		const ok = healthy();
+		makeExpiring(ok, { exclusive: true });
+		await setMode(ISSUER, { userinfo: 'error500', count: 1 });
+		assert.deepEqual(assertOk(await healthCheck()), { checked: ok.length, refreshed: ok.length, failed: 0, expired: 0 });
+		makeExpiring(ok, { exclusive: true });
+		await setMode(ISSUER, { userinfo: 'invalid_token', count: 1 });
+		assert.deepEqual(assertOk(await healthCheck()),
+			{ checked: ok.length, refreshed: ok.length - 1, failed: 1, expired: 0 });
+		const refused = [...rows(ok).values()].filter((r) => r.status === 'error');
+		assert.equal(refused.length, 1);
+		assert.equal(refused[0].last_error?.code, 'userinfo_rejected');
+		await setMode(ISSUER, { userinfo: 'normal' });
+	});
+
 	test('`intauthctl health-check` prints the same JSON', async () => {
 		const ok = healthy();
-		assert.equal(ok.length, N - 2);
+		assert.equal(ok.length, N - 3);
 		makeExpiring(ok, { exclusive: true });
 		const g0 = await grants();
 		assert.deepEqual(await intauthctl(), { checked: ok.length, refreshed: ok.length, failed: 0, expired: 0 });

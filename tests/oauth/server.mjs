@@ -42,7 +42,8 @@
 //                         "userinfo": ..., "count": N?, "slow_ms": N?}
 //     down: destroy the socket; slow: wait slow_ms (default 20000) then answer
 //     normally (dropped without effect if the client hung up meanwhile); error500/error503/error429: that status with an OAuth error body;
-//     garbage: 200 with a non-JSON body; invalid_grant: 400 {"error":"invalid_grant"}.
+//     garbage: 200 with a non-JSON body; invalid_grant: 400 {"error":"invalid_grant"};
+//     invalid_token: 401 with WWW-Authenticate (for userinfo).
 //     "count": N makes the listed endpoints misbehave for the next N requests
 //     only, then return to normal.
 // Prints "OAUTH_READY http://127.0.0.1:P" on stdout once listening. Exits on
@@ -190,7 +191,8 @@ const provider = new Provider(issuer, {
 
 // --- test controls: counters, request log, misbehaving endpoints ---
 const ENDPOINTS = { '/token': 'token', '/token/revocation': 'revocation', '/token/introspection': 'introspection', '/me': 'userinfo' };
-const MODES = new Set(['normal', 'down', 'slow', 'error500', 'error503', 'error429', 'garbage', 'invalid_grant']);
+const MODES = new Set(['normal', 'down', 'slow', 'error500', 'error503', 'error429', 'garbage', 'invalid_grant',
+	'invalid_token']);
 let stats;
 let requests;
 let modes;
@@ -266,6 +268,12 @@ async function misbehave(ctx, mode) {
 		ctx.set('Cache-Control', 'no-store');
 		if (mode === 'error429' || mode === 'error503') ctx.set('Retry-After', '1');
 		ctx.body = { error: mode === 'error500' ? 'server_error' : 'temporarily_unavailable' };
+		return true;
+	case 'invalid_token':
+		// a protected resource refusing the bearer token (RFC 6750 §3.1)
+		ctx.status = 401;
+		ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+		ctx.body = { error: 'invalid_token' };
 		return true;
 	case 'garbage':
 		ctx.status = 200;
