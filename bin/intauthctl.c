@@ -5,6 +5,7 @@
  *   providers                        list the catalog and which are configured
  *   health-check                     refresh what expires soon (healthCheck, for cron)
  *   jobs [retry ID]                  queue state; queue a dead job again
+ *   rotate-keys [--batch N]          re-encrypt every stored secret under the current key
  *   webhook-add --user UUID --provider NAME [--integration UUID] --secret S [--secret S2 ...]
  *                                    register a webhook endpoint with its signing
  *                                    secrets (several during a rotation); prints
@@ -28,6 +29,7 @@
 #include "ia_jwt.h"
 #include "ia_jobs.h"
 #include "ia_providers.h"
+#include "ia_rotate.h"
 #include "ia_tokens.h"
 
 #ifndef IA_DEFAULT_SQL_DIR
@@ -45,6 +47,7 @@ static int usage(void)
 	      "       intauthctl providers\n"
 	      "       intauthctl health-check\n"
 	      "       intauthctl jobs [retry ID]\n"
+	      "       intauthctl rotate-keys [--batch N]\n"
 	      "       intauthctl webhook-add --user UUID --provider NAME [--integration UUID]\n"
 	      "                              --secret S [--secret S2 ...]\n"
 	      "           stores the signing secrets (encrypted) of one webhook endpoint and\n"
@@ -391,6 +394,54 @@ out:
 	return rc;
 }
 
+/* rotate-keys (SPEC §6): one pass of ia_rotate_keys, its counts per table.
+ * Exit 0 when nothing remains under an old key, 3 when rows remain (locked
+ * meanwhile, written by a program still on the old key, or not decryptable:
+ * see the counts; run again), 1 on an error (what was committed stays). */
+static int cmd_rotate_keys(int argc, char **argv)
+{
+	long batch = IA_ROTATE_BATCH_DEFAULT;
+	ia_rotate_counts c;
+	ia_err err = { 0 };
+	ia_app app;
+
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--batch") == 0) {
+			char *end;
+			batch = strtol(argv[++i], &end, 10);
+			if (*end || batch < 1 || batch > IA_ROTATE_BATCH_MAX)
+				return usage();
+		} else {
+			return usage();
+		}
+	}
+	if (ia_app_init(&app, "intauthctl") != 0)
+		return 1;
+	printf("rotate-keys: current key %s, batches of %ld\n", ia_keyring_current_kid(app.cfg.keys),
+	       batch);
+	int failed = ia_rotate_keys(&app, batch, &c, &err);
+	const char *names[] = { "credentials", "integration_webhooks", "oauth_states",
+				"revoke_retry_jobs" };
+	const ia_rotate_table_counts *per[] = { &c.credentials, &c.webhooks, &c.oauth_states,
+						&c.revoke_jobs };
+	long rotated = 0, remaining = 0;
+	for (size_t i = 0; i < 4; i++) {
+		printf("%-22s rotated %ld changed %ld failed %ld remaining %ld\n", names[i],
+		       per[i]->rotated, per[i]->changed, per[i]->failed, per[i]->remaining);
+		rotated += per[i]->rotated;
+		remaining += per[i]->remaining;
+	}
+	ia_app_release(&app);
+	if (failed) {
+		fprintf(stderr, "intauthctl: rotate-keys stopped after %ld batches: %s (%s);"
+			" what was committed stays, run it again\n", c.batches, err.message, err.code);
+		return 1;
+	}
+	printf("done: %ld rotated in %ld batches; %ld remaining under an old key%s\n", rotated,
+	       c.batches, remaining, remaining ? " (run again)" : "");
+	return remaining ? 3 : 0;
+}
+
 static int cmd_health_check(void)
 {
 	ia_app app;
@@ -428,6 +479,8 @@ int main(int argc, char **argv)
 		return cmd_health_check();
 	if (strcmp(argv[1], "jobs") == 0)
 		return cmd_jobs(argc - 2, argv + 2);
+	if (strcmp(argv[1], "rotate-keys") == 0)
+		return cmd_rotate_keys(argc - 2, argv + 2);
 	if (strcmp(argv[1], "webhook-add") == 0)
 		return cmd_webhook_add(argc - 2, argv + 2);
 	if (ia_config_load_partial(&cfg, err, sizeof err) != 0) {

@@ -1,0 +1,263 @@
+/* rotate: re-encrypting stored secrets under the current key (ia_rotate.h).
+ *
+ * Each table is walked in primary-key order (keyset pagination), so a row that
+ * cannot be opened or is locked by someone else is passed over instead of
+ * being picked again forever. A batch is one transaction: claim up to `batch`
+ * rows not under the current key with FOR UPDATE SKIP LOCKED, open and re-seal
+ * each with its own row context, write them back in one statement whose
+ * WHERE clause also names the old ciphertext (compare-and-set), commit.
+ */
+#include "ia_rotate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ia_buf.h"
+#include "ia_crypto.h"
+#include "ia_db.h"
+#include "ia_events.h"
+#include "ia_integrations.h"
+#include "ia_log.h"
+#include "ia_tokens.h"
+
+#define CONTEXT_MAX 256
+/* one row of the update list: an id, two envelopes of at most this, punctuation */
+#define ENVELOPE_MAX ((size_t)(IA_SECRET_MAX + 64) / 3 * 4 + 64)
+#define UPDATE_ROW_MAX (2 * ENVELOPE_MAX + 128)
+
+_Static_assert(IA_CREDENTIAL_CONTEXT_MAX <= CONTEXT_MAX, "context buffers");
+
+typedef void (*context_fn)(char out[CONTEXT_MAX], const char *a, const char *b, const char *c);
+
+/* The context lib/oauth.c binds a PKCE verifier with (its verifier_context):
+ * the same string, or opening fails and the row is only counted as failed. */
+static void verifier_context(char out[CONTEXT_MAX], const char *state_hash, const char *user_id,
+			     const char *provider)
+{
+	snprintf(out, CONTEXT_MAX, "oauth_states.code_verifier|%s|%s|%s", state_hash, user_id,
+		 provider);
+}
+
+/* One kind of sealed value. select: $1 current kid, $2 last id seen, $3 batch;
+ * columns id, envelope, then the three context parts. update: $1 current kid
+ * (when n_update_params is 2), $2 (or $1) a JSON array of {id, old, new};
+ * updates only rows whose envelope is still `old`. */
+typedef struct rotate_table {
+	const char *name;
+	const char *first_id;
+	const char *select_sql;
+	const char *update_sql;
+	int n_update_params;
+	context_fn context;
+} rotate_table;
+
+static const rotate_table tables[] = {
+	{
+		"credentials", "00000000-0000-0000-0000-000000000000",
+		/* the integration's user and provider: what the readers bind with */
+		"SELECT c.id::text, c.secret, c.id::text, i.user_id::text, i.provider"
+		" FROM public.credentials c JOIN public.integrations i ON i.id = c.integration_id"
+		" WHERE c.key_id <> $1 AND c.id > $2::uuid"
+		" ORDER BY c.id LIMIT $3::int FOR UPDATE OF c SKIP LOCKED",
+		"UPDATE public.credentials c SET key_id = $1, secret = r.new"
+		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
+		" WHERE c.id = r.id AND c.secret = r.old",
+		2, ia_credential_context,
+	},
+	{
+		"integration_webhooks", "00000000-0000-0000-0000-000000000000",
+		"SELECT w.id::text, w.secrets, w.id::text, w.user_id::text, w.provider"
+		" FROM public.integration_webhooks w"
+		" WHERE w.key_id <> $1 AND w.id > $2::uuid"
+		" ORDER BY w.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
+		"UPDATE public.integration_webhooks w SET key_id = $1, secrets = r.new"
+		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
+		" WHERE w.id = r.id AND w.secrets = r.old",
+		2, ia_webhook_secret_context,
+	},
+	{
+		/* only flows still in progress: a used or expired state is never
+		 * opened again (and is deleted a day later) */
+		"oauth_states", "00000000-0000-0000-0000-000000000000",
+		"SELECT s.id::text, s.code_verifier, s.state_hash, s.user_id::text, s.provider"
+		" FROM public.oauth_states s"
+		" WHERE s.code_verifier IS NOT NULL AND left(s.code_verifier, 12) <> 'v1.' || $1 || '.'"
+		"  AND s.used_at IS NULL AND s.expires_at > now() AND s.id > $2::uuid"
+		" ORDER BY s.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
+		"UPDATE public.oauth_states s SET code_verifier = r.new"
+		" FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, old text, new text)"
+		" WHERE s.id = r.id AND s.code_verifier = r.old",
+		1, verifier_context,
+	},
+	{
+		/* a dead job can be queued again (intauthctl jobs retry): only
+		 * succeeded ones are done for good */
+		"revoke_retry jobs", "0",
+		"SELECT j.id::text, j.payload->>'secret', j.payload->>'integration_id',"
+		"  coalesce(j.user_id::text, ''), j.payload->>'provider'"
+		" FROM public.integration_sync_jobs j"
+		" WHERE j.kind = 'revoke_retry' AND j.status <> 'succeeded'"
+		"  AND jsonb_typeof(j.payload->'secret') = 'string'"
+		"  AND left(j.payload->>'secret', 12) <> 'v1.' || $1 || '.'"
+		"  AND j.id > $2::bigint"
+		" ORDER BY j.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
+		"UPDATE public.integration_sync_jobs j"
+		" SET payload = jsonb_set(j.payload, '{secret}', to_jsonb(r.new))"
+		" FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, old text, new text)"
+		" WHERE j.id = r.id AND j.payload->>'secret' = r.old",
+		1, ia_revoke_retry_context,
+	},
+};
+
+static const char *const count_sql[] = {
+	"SELECT count(*) FROM public.credentials WHERE key_id <> $1",
+	"SELECT count(*) FROM public.integration_webhooks WHERE key_id <> $1",
+	"SELECT count(*) FROM public.oauth_states WHERE code_verifier IS NOT NULL"
+	" AND left(code_verifier, 12) <> 'v1.' || $1 || '.' AND used_at IS NULL AND expires_at > now()",
+	"SELECT count(*) FROM public.integration_sync_jobs WHERE kind = 'revoke_retry'"
+	" AND status <> 'succeeded' AND jsonb_typeof(payload->'secret') = 'string'"
+	" AND left(payload->>'secret', 12) <> 'v1.' || $1 || '.'",
+};
+
+/* Appends {"id":..,"old":..,"new":..} to the update list. */
+static int add_update(ia_buf *json, const char *id, const char *old_env, const char *new_env)
+{
+	return (json->len > 1 && ia_buf_putc(json, ',')) || ia_buf_puts(json, "{\"id\":\"") ||
+	       ia_buf_json_escape(json, id) || ia_buf_puts(json, "\",\"old\":\"") ||
+	       ia_buf_json_escape(json, old_env) || ia_buf_puts(json, "\",\"new\":\"") ||
+	       ia_buf_json_escape(json, new_env) || ia_buf_puts(json, "\"}") ? -1 : 0;
+}
+
+/* One batch: 1 when rows were claimed (more may follow), 0 when the table is
+ * done, -1 with err. *last is the id to continue after. */
+static int rotate_batch(ia_app *app, const rotate_table *t, const char *kid, const char *limit,
+			char last[40], ia_rotate_table_counts *c, ia_err *err)
+{
+	const char *sel_params[] = { kid, last, limit };
+	PGresult *res = NULL, *upd = NULL;
+	ia_buf json;
+	long claimed = 0, written = 0, attempted = 0;
+	int rc = -1;
+
+	ia_buf_init(&json, 0);
+	if (ia_db_begin(&app->db, NULL, err))
+		goto out;
+	if (!(res = ia_db_exec(&app->db, t->select_sql, 3, sel_params, err)))
+		goto out;
+	claimed = PQntuples(res);
+	if (claimed == 0) {
+		rc = ia_db_commit(&app->db, err) ? -1 : 0;
+		goto out;
+	}
+	ia_buf_init(&json, (size_t)claimed * UPDATE_ROW_MAX + 16);
+	if (ia_buf_putc(&json, '[')) {
+		ia_err_oom(err);
+		goto out;
+	}
+	for (long i = 0; i < claimed; i++) {
+		const char *id = PQgetvalue(res, (int)i, 0), *old_env = PQgetvalue(res, (int)i, 1);
+		char context[CONTEXT_MAX], *plain = NULL, *sealed = NULL;
+		size_t plain_len = 0;
+
+		t->context(context, PQgetvalue(res, (int)i, 2), PQgetvalue(res, (int)i, 3),
+			   PQgetvalue(res, (int)i, 4));
+		if (ia_crypto_open(app->cfg.keys, old_env, context, &plain, &plain_len) != 0) {
+			/* a key missing from the ring, or a row not as it was written:
+			 * leave it exactly as it is for someone to look at */
+			ia_log(IA_LOG_ERROR, "rotate_decrypt_failed", "%s row %s does not decrypt",
+			       t->name, id);
+			c->failed++;
+			continue;
+		}
+		int sealed_ok = ia_crypto_seal(app->cfg.keys, plain, plain_len, context, &sealed) == 0;
+		ia_secret_free(plain, plain_len);
+		if (!sealed_ok || add_update(&json, id, old_env, sealed)) {
+			free(sealed);
+			ia_err_oom(err);
+			goto out;
+		}
+		free(sealed);
+		attempted++;
+	}
+	if (attempted > 0) {
+		if (ia_buf_putc(&json, ']')) {
+			ia_err_oom(err);
+			goto out;
+		}
+		const char *upd_params[] = { kid, ia_buf_cstr(&json) };
+		upd = ia_db_exec(&app->db, t->update_sql, t->n_update_params,
+				 t->n_update_params == 2 ? upd_params : upd_params + 1, err);
+		if (!upd)
+			goto out;
+		written = strtol(PQcmdTuples(upd), NULL, 10);
+	}
+	if (ia_db_commit(&app->db, err))
+		goto out;
+	/* only now, after the commit, do the counts say it happened */
+	c->rotated += written;
+	c->changed += attempted - written;
+	snprintf(last, 40, "%s", PQgetvalue(res, (int)claimed - 1, 0));
+	rc = 1;
+out:
+	if (rc < 0)
+		ia_db_rollback(&app->db);
+	PQclear(res);
+	PQclear(upd);
+	ia_buf_release(&json);
+	return rc;
+}
+
+static int count_remaining(ia_app *app, const char *sql, const char *kid, long *out, ia_err *err)
+{
+	const char *params[] = { kid };
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (ia_db_begin(&app->db, NULL, err))
+		return -1;
+	if (!(res = ia_db_exec(&app->db, sql, 1, params, err)) || ia_db_commit(&app->db, err))
+		goto out;
+	*out = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	rc = 0;
+out:
+	if (rc)
+		ia_db_rollback(&app->db);
+	PQclear(res);
+	return rc;
+}
+
+int ia_rotate_keys(ia_app *app, long batch, ia_rotate_counts *counts, ia_err *err)
+{
+	ia_rotate_table_counts *per[] = {
+		&counts->credentials, &counts->webhooks, &counts->oauth_states, &counts->revoke_jobs,
+	};
+	char limit[24];
+
+	memset(counts, 0, sizeof *counts);
+	if (batch < 1 || batch > IA_ROTATE_BATCH_MAX)
+		return ia_err_set(err, 400, "invalid_request", "The batch size must be 1 to %d.",
+				  IA_ROTATE_BATCH_MAX);
+	if (!app->cfg.keys)
+		return ia_err_set(err, 500, "internal_error", "No key ring is loaded.");
+	const char *kid = ia_keyring_current_kid(app->cfg.keys);
+	snprintf(limit, sizeof limit, "%ld", batch);
+
+	for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
+		char last[40];
+		int r;
+
+		snprintf(last, sizeof last, "%s", tables[t].first_id);
+		while ((r = rotate_batch(app, &tables[t], kid, limit, last, per[t], err)) == 1)
+			counts->batches++;
+		if (r < 0)
+			return -1;
+		if (count_remaining(app, count_sql[t], kid, &per[t]->remaining, err))
+			return -1;
+		ia_log(IA_LOG_INFO, "rotate_table_done",
+		       "%s: %ld rotated, %ld changed meanwhile, %ld failed, %ld remaining",
+		       tables[t].name, per[t]->rotated, per[t]->changed, per[t]->failed,
+		       per[t]->remaining);
+	}
+	return 0;
+}
