@@ -24,6 +24,7 @@
 #include "ia_app.h"
 #include "ia_jobs.h"
 #include "ia_log.h"
+#include "ia_metrics.h"
 
 /* A job makes at most two provider calls (revoke_retry: the refresh token,
  * then the access token), each bounded by HTTP_TIMEOUT_MS. A lease must
@@ -167,6 +168,7 @@ static void work(ia_app *app, long index, void *ctx)
 		int rc = ia_jobs_run(app, &job, why, sizeof why);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		ia_metrics_count(app->metrics, rc == 0 ? IA_JOB_SUCCEEDED : IA_JOB_FAILED);
 		if (rc == 0)
 			ia_log(IA_LOG_INFO, "job_succeeded", "job %s %s in %ld ms", job.id, job.kind, ms);
 		else

@@ -12,6 +12,7 @@
 #include "ia_crypto.h"
 #include "ia_json.h"
 #include "ia_log.h"
+#include "ia_metrics.h"
 #include "ia_webhooks.h"
 
 #define MAX_SECRETS 8
@@ -389,6 +390,7 @@ int ia_event_receive(ia_app *app, ia_request *req, const char *provider_name,
 	d.now = time(NULL);
 	if (secrets.n == 0 || ia_webhook_verify(&p->webhook, &d, secrets.values, secrets.n, &why) != 0)
 		goto rejected;
+	ia_metrics_count(app->metrics, IA_WEBHOOK_VERIFIED);
 
 	if (p->webhook.scheme == IA_WH_SLACK && (challenge = ia_webhook_slack_challenge(d.body, d.body_len))) {
 		if (ia_buf_puts(out, "{\"challenge\":\"") || ia_buf_json_escape(out, challenge) ||
@@ -440,6 +442,7 @@ int ia_event_receive(ia_app *app, ia_request *req, const char *provider_name,
 rejected:
 	/* a counter for operators: the reason, never the body or a secret */
 	ia_log(IA_LOG_WARN, "webhook_rejected", "provider %s: %s", p->name, why);
+	ia_metrics_count(app->metrics, IA_WEBHOOK_REJECTED);
 	ia_err_set(err, 401, "invalid_signature", "The webhook signature could not be verified.");
 	goto out;
 oom:

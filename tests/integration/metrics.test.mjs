@@ -51,6 +51,17 @@ test('the latency histogram is cumulative and ends at the count', async () => {
 	assert.ok(samples.get('intauth_request_duration_seconds_sum{route="storeCredentials"}') > 0);
 });
 
+test('webhook verifications are counted by result', async () => {
+	const before = await scrape();
+	const bad = await post(fn('webhooks/github'), '{"zen":"x"}', {
+		headers: { 'x-hub-signature-256': 'sha256=' + '0'.repeat(64), 'x-github-delivery': 'metrics-test' },
+	});
+	assert.equal(bad.status, 401);
+	const after = await scrape();
+	assert.equal(value(after, 'intauth_webhook_verifications_total{result="rejected"}'),
+		value(before, 'intauth_webhook_verifications_total{result="rejected"}') + 1);
+});
+
 test('refresh, webhook and queue series are exported', async () => {
 	const { samples, text } = await scrape();
 	for (const key of [

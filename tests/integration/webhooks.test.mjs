@@ -380,8 +380,12 @@ for (const scheme of SCHEMES) {
 			assert.ok(['queued', 'running', 'succeeded'].includes(job.status), `job status ${job.status}`);
 			const done = await waitProcessed(d.provider, d.eventId);
 			assert.ok(Date.parse(done.processed_at) > 0);
-			const later = await eventJobs(row.id);
-			assert.equal(later[0].status, 'succeeded', `job ${JSON.stringify(later[0])}`);
+			// the job's outcome is recorded just after its work commits
+			const later = await poll(async () => {
+				const jobs = await eventJobs(row.id);
+				return jobs[0]?.status === 'succeeded' ? jobs : null;
+			}, { timeoutMs: 10000, intervalMs: 100 });
+			assert.ok(later, `the job did not end succeeded: ${JSON.stringify(await eventJobs(row.id))}`);
 		});
 
 		test('redelivered: 200 duplicate:true, still one row and one job', async () => {
