@@ -17,6 +17,11 @@
 
 #include "ia_err.h"
 
+/* Does JSON text hold a NUL, raw or as the escape \u0000 inside a string?
+ * cJSON would decode it into a C string that silently ends there, so
+ * "github\u0000evil" would read as "github". */
+bool ia_json_has_nul(const char *text, size_t len);
+
 /* A JSON object, or NULL with 400 invalid_json (or invalid_request when the
  * top level is not an object). Caller frees with ia_json_free(). */
 cJSON *ia_json_parse_object(const char *body, size_t len, ia_err *err);

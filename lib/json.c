@@ -4,11 +4,38 @@
 
 #include <sodium.h>
 
+bool ia_json_has_nul(const char *text, size_t len)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (c == '\0')
+			return true;
+		if (!in_string) {
+			in_string = c == '"';
+			continue;
+		}
+		if (c == '"') {
+			in_string = false;
+		} else if (c == '\\' && i + 1 < len) {
+			if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+				return true;
+			i++;    /* the escaped character can't end the string */
+		}
+	}
+	return false;
+}
+
 cJSON *ia_json_parse_object(const char *body, size_t len, ia_err *err)
 {
 	const char *end = NULL;
 	cJSON *root;
 
+	if (len > 0 && ia_json_has_nul(body, len)) {
+		ia_err_set(err, 400, "invalid_json", "The request body holds a NUL character.");
+		return NULL;
+	}
 	if (len == 0) {
 		ia_err_set(err, 400, "invalid_json", "The request body must be a JSON object.");
 		return NULL;

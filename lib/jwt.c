@@ -6,6 +6,7 @@
  * merely agree with it.
  */
 #include "ia_jwt.h"
+#include "ia_json.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,7 +53,7 @@ static cJSON *ia_jwt_segment_json(const char *seg, size_t n, char **raw)
 	if (!buf)
 		return NULL;
 	long len = ia_b64url_decode(seg, n, (unsigned char *)buf, cap);
-	if (len <= 0 || memchr(buf, '\0', (size_t)len))
+	if (len <= 0 || ia_json_has_nul(buf, (size_t)len))
 		goto out;
 	buf[len] = '\0';
 	const char *end = NULL;
