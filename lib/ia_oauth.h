@@ -67,6 +67,10 @@ char *ia_oauth_fill_url(const ia_provider *p, const char *tmpl, const char *para
  * to keep when the answer carried none (RFC 6749 §6), or NULL. */
 int ia_token_set_secret_json(const ia_token_set *t, const char *keep_refresh, ia_buf *out);
 
+/* The context that binds a flow's sealed PKCE verifier to its oauth_states row. */
+void ia_oauth_verifier_context(char out[256], const char *state_hash, const char *user_id,
+			       const char *provider);
+
 /* GET /api/auth/{provider}/start: out gets {"url":"..."}; *location the same
  * URL (malloc'd, caller frees) for ?redirect=1; the flow cookie is added to
  * req's answer headers. */

@@ -8,10 +8,11 @@ bool ia_json_has_nul(const char *text, size_t len)
 {
 	bool in_string = false;
 
+	/* first on its own: the scan below steps over escaped characters */
+	if (memchr(text, '\0', len))
+		return true;
 	for (size_t i = 0; i < len; i++) {
 		char c = text[i];
-		if (c == '\0')
-			return true;
 		if (!in_string) {
 			in_string = c == '"';
 			continue;

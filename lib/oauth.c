@@ -294,7 +294,7 @@ static void random_token(char out[RANDOM_TOKEN_CHARS + 1])
 	sodium_memzero(raw, sizeof raw);
 }
 
-static void verifier_context(char out[256], const char *state_hash, const char *user_id,
+void ia_oauth_verifier_context(char out[256], const char *state_hash, const char *user_id,
 			     const char *provider)
 {
 	snprintf(out, 256, "oauth_states.code_verifier|%s|%s|%s", state_hash, user_id, provider);
@@ -448,7 +448,7 @@ int ia_oauth_start(ia_app *app, ia_request *req, const char *provider_name, ia_b
 	ia_sha256_b64url(state, strlen(state), state_hash);
 	random_token(verifier);
 	ia_sha256_b64url(verifier, strlen(verifier), challenge);
-	verifier_context(context, state_hash, req->claims.sub, p->name);
+	ia_oauth_verifier_context(context, state_hash, req->claims.sub, p->name);
 	if (p->pkce && ia_crypto_seal(app->cfg.keys, verifier, strlen(verifier), context, &envelope)) {
 		ia_err_internal(err);
 		goto out;
@@ -681,7 +681,7 @@ static const char *finish_connect(ia_app *app, ia_request *req, const ia_provide
 		goto out;
 	}
 	if (cs->verifier_envelope) {
-		verifier_context(context, cs->state_hash, cs->user_id, p->name);
+		ia_oauth_verifier_context(context, cs->state_hash, cs->user_id, p->name);
 		if (ia_crypto_open(app->cfg.keys, cs->verifier_envelope, context, &verifier, &verifier_len)) {
 			ia_log(IA_LOG_ERROR, "verifier_decrypt_failed", "a PKCE verifier did not decrypt");
 			failure = "internal_error";

@@ -19,6 +19,7 @@
 #include "ia_events.h"
 #include "ia_integrations.h"
 #include "ia_log.h"
+#include "ia_oauth.h"
 #include "ia_tokens.h"
 
 #define CONTEXT_MAX 256
@@ -29,15 +30,6 @@
 _Static_assert(IA_CREDENTIAL_CONTEXT_MAX <= CONTEXT_MAX, "context buffers");
 
 typedef void (*context_fn)(char out[CONTEXT_MAX], const char *a, const char *b, const char *c);
-
-/* The context lib/oauth.c binds a PKCE verifier with (its verifier_context):
- * the same string, or opening fails and the row is only counted as failed. */
-static void verifier_context(char out[CONTEXT_MAX], const char *state_hash, const char *user_id,
-			     const char *provider)
-{
-	snprintf(out, CONTEXT_MAX, "oauth_states.code_verifier|%s|%s|%s", state_hash, user_id,
-		 provider);
-}
 
 /* One kind of sealed value. select: $1 current kid, $2 last id seen, $3 batch;
  * columns id, envelope, then the three context parts. update: $1 current kid
@@ -88,7 +80,7 @@ static const rotate_table tables[] = {
 		"UPDATE public.oauth_states s SET code_verifier = r.new"
 		" FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, old text, new text)"
 		" WHERE s.id = r.id AND s.code_verifier = r.old",
-		1, verifier_context,
+		1, ia_oauth_verifier_context,
 	},
 	{
 		/* a dead job can be queued again (intauthctl jobs retry): only

@@ -21,6 +21,7 @@ int main(void)
 	CHECK(!parses(LIT("{\"provider\":\"github\\u0000evil\"}")), "\\u0000 in a string is refused");
 	CHECK(!parses(LIT("{\"provider\\u0000x\":\"github\"}")), "\\u0000 in a key is refused");
 	CHECK(!parses(LIT("{\"provider\":\"github\0evil\"}")), "a raw NUL byte is refused");
+	CHECK(!parses(LIT("{\"p\":\"x\\\0u\"}")), "a raw NUL byte after a backslash is refused");
 	CHECK(parses(LIT("{\"p\":\"\\\\u0000\"}")), "an escaped backslash before u0000 is text, not NUL");
 	CHECK(parses(LIT("{\"p\":\"\\u0001\"}")), "other escapes are fine");
 	CHECK(!parses(LIT("{\"p\":1} x")), "trailing text is refused");
