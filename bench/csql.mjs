@@ -57,15 +57,17 @@ export function stringRuns(src) {
 	return runs;
 }
 
-// anchor "fn:NAME": the source of the C function NAME (how a statement is
-// sent: round trips, prepared or not), from its definition to its closing brace.
+// anchor "fn:NAME": what the C function NAME sends, i.e. how a statement
+// goes out (round trips, prepared or not, pipelined or not): its libpq calls
+// in source order and its SQL literals, not its error handling.
 export function findSql(file, anchor) {
 	const src = fs.readFileSync(file, 'utf8');
 	if (anchor.startsWith('fn:')) {
 		const m = new RegExp(`^[A-Za-z][^\\n;]*\\b${anchor.slice(3)}\\([^;]*?\\)\\n\\{`, 'm').exec(src);
 		if (!m) return null;
-		const end = src.indexOf('\n}\n', m.index);
-		const text = src.slice(m.index, end + 3);
+		const body = src.slice(m.index, src.indexOf('\n}\n', m.index) + 3);
+		const calls = [...body.matchAll(/\b(PQ(?:send|exec|prepare|enterPipeline|exitPipeline|pipelineSync)[A-Za-z]*)\s*\(/g)].map((c) => c[1]).join(' ');
+		const text = `${calls}\n${stringRuns(body).map((r) => r.text).join('\n')}`;
 		return { text, hash: crypto.createHash('sha256').update(text).digest('hex').slice(0, 12) };
 	}
 	const runs = stringRuns(src);

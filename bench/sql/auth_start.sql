@@ -4,7 +4,7 @@
 -- state insert (with the user's expired states deleted) and COMMIT in one
 -- pipeline, one round trip; the statement prepared once per connection.
 -- mirror-of: lib/oauth.c "INSERT INTO public.oauth_states" 2963c5e1973a
--- mirror-of: lib/db.c fn:run_pipelined ab9367d1ddd7
+-- mirror-of: lib/db.c fn:run_pipelined defd0e973411
 -- -M prepared, -D role, claims_pre, claims_post, uid_pre, nusers, provider,
 -- connection, redirect, scopes, params, envelope (a PKCE verifier sealed by
 -- the route), flow_hash. Per transaction: the user (one of NUSERS) and a new

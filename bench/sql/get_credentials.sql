@@ -5,7 +5,7 @@
 -- refresh check, COMMIT in one pipeline, one round trip; the statement
 -- prepared once per connection. The decryption is the route's own work on top.
 -- mirror-of: lib/integrations.c "SELECT intauth.integration_json(i)::text, i.status" ab0e590b922f
--- mirror-of: lib/db.c fn:run_pipelined ab9367d1ddd7
+-- mirror-of: lib/db.c fn:run_pipelined defd0e973411
 -- -M prepared, -D role, claims (the service token's payload), id, connection,
 -- window. The route binds NULL user and provider: literals here.
 \startpipeline

@@ -4,7 +4,7 @@
 -- integrations as JSON under RLS and COMMIT in one pipeline, one round trip;
 -- the statement prepared once per connection.
 -- mirror-of: lib/integrations.c "json_build_object('integrations'" 5781e9f95496
--- mirror-of: lib/db.c fn:run_pipelined ab9367d1ddd7
+-- mirror-of: lib/db.c fn:run_pipelined defd0e973411
 -- -M prepared, -D role, claims (the reader's JWT payload), uid.
 \startpipeline
 BEGIN;

@@ -5,7 +5,7 @@
 -- log row) and COMMIT in one pipeline, one round trip; SQL_STORE prepared
 -- once per connection.
 -- mirror-of: lib/integrations.c SQL_STORE d9f5ee07f4de
--- mirror-of: lib/db.c fn:run_pipelined ab9367d1ddd7
+-- mirror-of: lib/db.c fn:run_pipelined defd0e973411
 -- -M prepared, -D role, claims_pre, claims_post (the users' JWT payload
 -- around the sub), uid_pre, nusers, provider, auth_type, scopes, kid,
 -- envelope (a credential sealed by the route), action, message, bootstrap.

@@ -4,7 +4,7 @@
 -- and its webhook job) and COMMIT in one pipeline, one round trip; the
 -- statement prepared once per connection.
 -- mirror-of: lib/events.c SQL_STORE_EVENT 429147896625
--- mirror-of: lib/db.c fn:run_pipelined ab9367d1ddd7
+-- mirror-of: lib/db.c fn:run_pipelined defd0e973411
 -- scripts/bench runs it with -M prepared (which also prepares BEGIN,
 -- set_config and COMMIT, where the route sends those unnamed: a little in
 -- pgbench's favour) and -D role, claims, provider, event_type, payload (the
