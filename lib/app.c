@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include "ia_log.h"
@@ -46,7 +45,7 @@ int ia_app_init(ia_app *app, const char *program)
 		return -1;
 	}
 	app->providers_json = ia_providers_public_json(app->providers, &app->cfg);
-	if (!app->providers_json || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if (!app->providers_json) {
 		fprintf(stderr, "%s: out of memory at start\n", program);
 		ia_app_release(app);
 		return -1;

@@ -389,7 +389,10 @@ long ia_jobs_schedule(ia_app *app, ia_err *err)
 			  " ins AS (INSERT INTO public.integration_sync_jobs (kind, integration_id, user_id, max_attempts)"
 			  "  SELECT 'refresh', id, user_id, 3 FROM due RETURNING 1),"
 			  " gc AS (DELETE FROM public.integration_sync_jobs"
-			  "  WHERE finished_at < now() - interval '7 days')"
+			  "  WHERE finished_at < now() - interval '7 days'),"
+			  /* a state is single-use and lives 10 minutes: a day later it is only clutter */
+			  " states AS (DELETE FROM public.oauth_states"
+			  "  WHERE expires_at < now() - interval '1 day')"
 			  " SELECT count(*)::text FROM ins",
 			  1, params, &out, &found, err) == 0)
 		n = strtol(ia_buf_cstr(&out), NULL, 10);

@@ -475,9 +475,8 @@ int ia_oauth_start(ia_app *app, ia_request *req, const char *provider_name, ia_b
 	ia_buf ignored;
 	ia_buf_init(&ignored, 256);
 	rc = ia_db_run_one(&app->db, &req->claims,
-			   "WITH gc AS (DELETE FROM public.oauth_states WHERE user_id = $2"
-			   "  AND expires_at < now() - interval '1 day')"
-			   " INSERT INTO public.oauth_states (state_hash, user_id, provider, connection,"
+			   /* old states are the worker's to delete (ia_jobs_schedule) */
+			   "INSERT INTO public.oauth_states (state_hash, user_id, provider, connection,"
 			   "  redirect_to, scopes, params, code_verifier, flow_hash)"
 			   " VALUES ($1, $2, $3, $4, $5, ARRAY(SELECT jsonb_array_elements_text($6::jsonb)),"
 			   "  $7::jsonb, $8, $9) RETURNING id",

@@ -161,7 +161,9 @@ int ia_outbound_init(ia_outbound *o, const ia_config *cfg, const char *url, cons
 	ia_buf_init(&o->response, cfg->http_max_response_bytes);
 	if (url_host(url, host, sizeof host, &https) != 0 || !(https || host_is_loopback(host)))
 		return ia_err_set(err, 502, "provider_error", "The provider URL is not allowed.");
-	if (!(o->easy = curl_easy_init()))
+	/* initialised on first use: a program that never calls a provider never
+	 * pays for the TLS library's set-up in memory (libcurl counts the calls) */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(o->easy = curl_easy_init()))
 		return ia_err_oom(err);
 
 	CURL *e = o->easy;
