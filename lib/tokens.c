@@ -29,14 +29,19 @@
  * provider, and is accepted only after that refresh committed; measured from
  * our own transaction each of them would refresh again and, with rotation,
  * spend refresh tokens for nothing. Without an arrival time, our transaction's
- * start stands in. */
+ * start stands in. A refresh that completed at most FORCE_DEBOUNCE_SECONDS
+ * before the arrival counts too: last_refreshed_at is taken before that
+ * refresh commits, and callers fired "at once" reach nginx spread over some
+ * milliseconds; a second forced refresh within that time gets the fresh token. */
+#define FORCE_DEBOUNCE_SECONDS "2"
 
 /* The columns every lifecycle query reads, in this order. */
 #define ROW_COLUMNS \
 	" i.id, i.user_id, i.provider, i.status, i.auth_type, c.id, c.secret," \
 	" (i.expires_at IS NOT NULL AND i.expires_at <= now() + make_interval(secs => $W::double precision))," \
 	" (i.last_refreshed_at IS NOT NULL" \
-	"  AND i.last_refreshed_at >= coalesce(to_timestamp($A::double precision), now()))," \
+	"  AND i.last_refreshed_at >= coalesce(to_timestamp($A::double precision), now())" \
+	"   - interval '" FORCE_DEBOUNCE_SECONDS " seconds')," \
 	" (i.next_refresh_at IS NOT NULL AND i.next_refresh_at > now())," \
 	" (i.expires_at IS NULL OR i.expires_at > now())," \
 	" i.provider_params::text, intauth.integration_json(i)::text"
