@@ -614,7 +614,10 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 				      IA_JWT_SECRET_MIN);
 			goto out;
 		}
-		cfg->jwt_secret = (unsigned char *)ia_secret_dup(v, n);
+		/* a signing key: guarded, locked memory like the encryption keys */
+		cfg->jwt_secret = sodium_malloc(n + 1);
+		if (cfg->jwt_secret)
+			memcpy(cfg->jwt_secret, v, n + 1);
 		if (!cfg->jwt_secret) {
 			ia_config_err(err, err_size, "out of memory loading the configuration");
 			goto out;
@@ -719,7 +722,7 @@ void ia_config_release(ia_config *cfg)
 	if (cfg->database_url)
 		ia_secret_free(cfg->database_url, strlen(cfg->database_url));
 	if (cfg->jwt_secret)
-		ia_secret_free(cfg->jwt_secret, cfg->jwt_secret_len);
+		sodium_free(cfg->jwt_secret); /* wipes */
 	free(cfg->public_base_url);
 	free(cfg->jwt_audience);
 	ia_keyring_free(cfg->keys);

@@ -9,8 +9,8 @@
  *           the context) fails to open anywhere else, and the kid cannot be swapped.
  *
  * Keys live in sodium_malloc'd memory, readonly after load, wiped when freed.
- * Plaintexts returned by ia_crypto_open are sodium_malloc'd: free with
- * ia_secret_free(), which wipes.
+ * Plaintexts returned by ia_crypto_open are heap memory that must be freed
+ * with ia_secret_free(), which wipes them first.
  */
 #ifndef IA_CRYPTO_H
 #define IA_CRYPTO_H
@@ -41,7 +41,7 @@ const char *ia_keyring_current_kid(const ia_keyring *kr);
  * Returns 0 or -1 (size over IA_SECRET_MAX, OOM). */
 int ia_crypto_seal(const ia_keyring *kr, const void *pt, size_t pt_len,
 		   const char *context, char **out);
-/* Opens an envelope with whichever ring key its kid names. *pt: sodium_malloc'd,
+/* Opens an envelope with whichever ring key its kid names. *pt: malloc'd,
  * NUL-terminated after pt_len bytes; free with ia_secret_free(*pt, *pt_len).
  * Returns 0, or -1 for anything wrong (unknown kid, tampered, wrong context,
  * malformed): never partial data. */
@@ -52,7 +52,7 @@ int ia_crypto_envelope_kid(const char *envelope, char out[IA_KID_CHARS + 1]);
 
 /* Wipes and frees memory from ia_crypto_open / ia_secret_dup. NULL is fine. */
 void ia_secret_free(void *p, size_t len);
-/* sodium_malloc'd copy of s (NUL-terminated), or NULL. */
+/* A copy of s (NUL-terminated) to free with ia_secret_free(), or NULL. */
 char *ia_secret_dup(const char *s, size_t len);
 
 #endif

@@ -568,6 +568,17 @@ out:
 	return rc;
 }
 
+/* getCredentials' read: the integration, its credential, and whether it is
+ * due for a refresh (window: the parameter holding REFRESH_WINDOW_SECONDS). */
+#define FETCH_SQL(window, where) \
+	"SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret," \
+	" i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text," \
+	" (i.auth_type = 'oauth2' AND i.status = 'connected'" \
+	"  AND i.expires_at <= now() + make_interval(secs => " window "::double precision)" \
+	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id" \
+	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id" \
+	" WHERE " where
+
 int ia_credentials_fetch(ia_app *app, const ia_claims *caller, const char *body, size_t len,
 			 ia_buf *out, ia_err *err)
 {
@@ -596,20 +607,15 @@ int ia_credentials_fetch(ia_app *app, const ia_claims *caller, const char *body,
 	}
 	char window[24];
 	snprintf(window, sizeof window, "%ld", app->cfg.refresh_window_seconds);
-	const char *params[] = { integration_id, user_id, provider, connection ? connection : "default",
-				 window };
+	/* two statements, not one with a CASE: each keeps a generic plan */
+	const char *by_id[] = { integration_id, window };
+	const char *by_name[] = { user_id, provider, connection ? connection : "default", window };
 	for (int attempt = 0;; attempt++) {
-		res = ia_db_query(&app->db, caller,
-				 "SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret,"
-				 " i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text,"
-				 " (i.auth_type = 'oauth2' AND i.status = 'connected'"
-				 "  AND i.expires_at <= now() + make_interval(secs => $5::double precision)"
-				 "  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id"
-				 " FROM public.integrations i"
-				 " LEFT JOIN public.credentials c ON c.integration_id = i.id"
-				 " WHERE CASE WHEN $1::uuid IS NOT NULL THEN i.id = $1::uuid"
-				 "  ELSE i.user_id = $2::uuid AND i.provider = $3 AND i.connection = $4 END",
-				 5, params, err);
+		res = integration_id
+		      ? ia_db_query(&app->db, caller, FETCH_SQL("$2", "i.id = $1::uuid"), 2, by_id, err)
+		      : ia_db_query(&app->db, caller,
+				    FETCH_SQL("$4", "i.user_id = $1::uuid AND i.provider = $2 AND i.connection = $3"),
+				    4, by_name, err);
 		if (!res)
 			goto out;
 		if (PQntuples(res) == 0) {
