@@ -1,9 +1,9 @@
 -- pgbench mirror of GET /api/auth/{provider}/start: the statement and the
 -- round trips the route sends (lib/oauth.c ia_oauth_start -> lib/db.c
 -- ia_db_run_one): BEGIN, set_config(role, the user's JWT claims), the
--- state insert (with the user's expired states deleted) and COMMIT in one
+-- state insert (old states are the worker's to delete) and COMMIT in one
 -- pipeline, one round trip; the statement prepared once per connection.
--- mirror-of: lib/oauth.c "INSERT INTO public.oauth_states" 2963c5e1973a
+-- mirror-of: lib/oauth.c "INSERT INTO public.oauth_states" f889baa4ad96
 -- mirror-of: lib/db.c fn:run_pipelined defd0e973411
 -- -M prepared, -D role, claims_pre, claims_post, uid_pre, nusers, provider,
 -- connection, redirect, scopes, params, envelope (a PKCE verifier sealed by
@@ -14,6 +14,6 @@
 \startpipeline
 BEGIN;
 SELECT set_config('role', :role, true), set_config('request.jwt.claims', :claims_pre || lpad(:u::text, 12, '0') || :claims_post, true);
-WITH gc AS (DELETE FROM public.oauth_states WHERE user_id = (:uid_pre || lpad(:u::text, 12, '0'))::uuid  AND expires_at < now() - interval '1 day') INSERT INTO public.oauth_states (state_hash, user_id, provider, connection,  redirect_to, scopes, params, code_verifier, flow_hash) VALUES (:state, (:uid_pre || lpad(:u::text, 12, '0'))::uuid, :provider, :connection, :redirect, ARRAY(SELECT jsonb_array_elements_text(:scopes::jsonb)),  :params::jsonb, :envelope, :flow_hash) RETURNING id;
+INSERT INTO public.oauth_states (state_hash, user_id, provider, connection,  redirect_to, scopes, params, code_verifier, flow_hash) VALUES (:state, (:uid_pre || lpad(:u::text, 12, '0'))::uuid, :provider, :connection, :redirect, ARRAY(SELECT jsonb_array_elements_text(:scopes::jsonb)),  :params::jsonb, :envelope, :flow_hash) RETURNING id;
 COMMIT;
 \endpipeline
