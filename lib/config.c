@@ -24,26 +24,13 @@
 
 #include <sodium.h>
 
+#include "ia_err.h"
 #include "ia_log.h"
 
 #define IA_ENV_FILE_MAX (1024 * 1024)
 #define IA_ORIGIN_MAX 300 /* "https://" + a 253-char host + ":65535", with room */
 #define IA_URL_MAX 4096
 #define IA_JWT_SECRET_MIN 32 /* RFC 7518 §3.2: an HS256 key of at least 256 bits */
-
-static void ia_config_err(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void ia_config_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- origins ---------------------------------------------------------------- */
 
@@ -267,23 +254,23 @@ static int ia_config_read_file(ia_config *cfg, const char *path, bool explicit_f
 	if (fd < 0) {
 		if (!explicit_file && (errno == ENOENT || errno == ENOTDIR))
 			return 0;
-		ia_config_err(err, err_size, "%s cannot be read", label);
+		ia_errmsg(err, err_size, "%s cannot be read", label);
 		goto out;
 	}
 	struct stat st;
 	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-		ia_config_err(err, err_size, "%s cannot be read", label);
+		ia_errmsg(err, err_size, "%s cannot be read", label);
 		goto out;
 	}
 	if (S_ISREG(st.st_mode) && st.st_size > IA_ENV_FILE_MAX) {
-		ia_config_err(err, err_size, "%s is larger than 1 MiB", label);
+		ia_errmsg(err, err_size, "%s is larger than 1 MiB", label);
 		goto out;
 	}
 	/* a pipe (ENV_FILE=<(...)) has no size: take up to the cap */
 	text_size = (S_ISREG(st.st_mode) ? (size_t)st.st_size : IA_ENV_FILE_MAX) + 1;
 	text = sodium_malloc(text_size);
 	if (!text) {
-		ia_config_err(err, err_size, "out of memory reading %s", label);
+		ia_errmsg(err, err_size, "out of memory reading %s", label);
 		goto out;
 	}
 	size_t len = 0;
@@ -295,7 +282,7 @@ static int ia_config_read_file(ia_config *cfg, const char *path, bool explicit_f
 				break;
 			if (r < 0 && errno == EINTR)
 				continue;
-			ia_config_err(err, err_size, r < 0 ? "%s cannot be read" :
+			ia_errmsg(err, err_size, r < 0 ? "%s cannot be read" :
 				      "%s is larger than 1 MiB or changed while read", label);
 			goto out;
 		}
@@ -303,7 +290,7 @@ static int ia_config_read_file(ia_config *cfg, const char *path, bool explicit_f
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			ia_config_err(err, err_size, "%s cannot be read", label);
+			ia_errmsg(err, err_size, "%s cannot be read", label);
 			goto out;
 		}
 		if (r == 0)
@@ -312,7 +299,7 @@ static int ia_config_read_file(ia_config *cfg, const char *path, bool explicit_f
 	}
 	text[len] = '\0';
 	if (memchr(text, '\0', len)) {
-		ia_config_err(err, err_size, "%s is not a text file", label);
+		ia_errmsg(err, err_size, "%s is not a text file", label);
 		goto out;
 	}
 
@@ -321,7 +308,7 @@ static int ia_config_read_file(ia_config *cfg, const char *path, bool explicit_f
 	keys = calloc(nlines, sizeof *keys);
 	values = calloc(nlines, sizeof *values);
 	if (!keys || !values) {
-		ia_config_err(err, err_size, "out of memory reading %s", label);
+		ia_errmsg(err, err_size, "out of memory reading %s", label);
 		goto out;
 	}
 	size_t lineno = 0;
@@ -335,7 +322,7 @@ static int ia_config_read_file(ia_config *cfg, const char *path, bool explicit_f
 			line[ll - 1] = '\0';
 		char *k, *v;
 		if (ia_env_line(line, &k, &v) != 0) {
-			ia_config_err(err, err_size, "%s line %zu is not KEY=VALUE", label, lineno);
+			ia_errmsg(err, err_size, "%s line %zu is not KEY=VALUE", label, lineno);
 			goto out;
 		}
 		if (k) {
@@ -357,7 +344,7 @@ static int ia_config_read_file(ia_config *cfg, const char *path, bool explicit_f
 			total += strlen(keys[i]) + 1 + strlen(values[i]) + 1;
 		block = sodium_malloc(total);
 		if (!block) {
-			ia_config_err(err, err_size, "out of memory reading %s", label);
+			ia_errmsg(err, err_size, "out of memory reading %s", label);
 			goto out;
 		}
 		char *w = block;
@@ -429,7 +416,7 @@ static int ia_config_long(const ia_config *cfg, const char *name, long def, long
 	while (ia_blank(*d))
 		d++;
 	if (over || d == v || *d != '\0' || val < min || val > max) {
-		ia_config_err(err, err_size, "%s must be a whole number from %ld to %ld",
+		ia_errmsg(err, err_size, "%s must be a whole number from %ld to %ld",
 			      name, min, max);
 		return -1;
 	}
@@ -457,7 +444,7 @@ static int ia_config_bool(const ia_config *cfg, const char *name, bool def, bool
 			return 0;
 		}
 	}
-	ia_config_err(err, err_size, "%s must be 1 or 0 (true/false, yes/no, on/off)", name);
+	ia_errmsg(err, err_size, "%s must be 1 or 0 (true/false, yes/no, on/off)", name);
 	return -1;
 }
 
@@ -473,7 +460,7 @@ static int ia_config_strdup(const ia_config *cfg, const char *name, const char *
 		return 0;
 	*out = strdup(v);
 	if (!*out) {
-		ia_config_err(err, err_size, "out of memory reading %s", name);
+		ia_errmsg(err, err_size, "out of memory reading %s", name);
 		return -1;
 	}
 	return 0;
@@ -505,7 +492,7 @@ static int ia_config_origins(const ia_config *cfg, const char *name, bool star, 
 		cap += *p == ',';
 	list = calloc(cap, sizeof *list);
 	if (!list) {
-		ia_config_err(err, err_size, "out of memory reading %s", name);
+		ia_errmsg(err, err_size, "out of memory reading %s", name);
 		goto out;
 	}
 	for (const char *p = v; *p;) {
@@ -524,7 +511,7 @@ static int ia_config_origins(const ia_config *cfg, const char *name, bool star, 
 			continue;
 		if (len == 1 && *s == '*') {
 			if (!star) {
-				ia_config_err(err, err_size, "%s cannot contain *: list each origin",
+				ia_errmsg(err, err_size, "%s cannot contain *: list each origin",
 					      name);
 				goto out;
 			}
@@ -537,7 +524,7 @@ static int ia_config_origins(const ia_config *cfg, const char *name, bool star, 
 				ok = ia_origin_parse(tmp, IA_ORIGIN_ENTRY, canon, sizeof canon) == 0;
 			}
 			if (!ok) {
-				ia_config_err(err, err_size,
+				ia_errmsg(err, err_size,
 					      "%s entry %zu is not an origin (http(s)://host[:port])",
 					      name, entry);
 				goto out;
@@ -545,7 +532,7 @@ static int ia_config_origins(const ia_config *cfg, const char *name, bool star, 
 		}
 		list[n] = strdup(canon);
 		if (!list[n]) {
-			ia_config_err(err, err_size, "out of memory reading %s", name);
+			ia_errmsg(err, err_size, "out of memory reading %s", name);
 			goto out;
 		}
 		n++;
@@ -574,12 +561,12 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 	if (err && err_size)
 		err[0] = '\0';
 	if (!cfg) {
-		ia_config_err(err, err_size, "internal error: no configuration");
+		ia_errmsg(err, err_size, "internal error: no configuration");
 		return -1;
 	}
 	memset(cfg, 0, sizeof *cfg);
 	if (sodium_init() < 0) {
-		ia_config_err(err, err_size, "libsodium failed to initialise");
+		ia_errmsg(err, err_size, "libsodium failed to initialise");
 		return -1;
 	}
 
@@ -592,7 +579,7 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 	if (full)
 		for (size_t i = 0; i < sizeof required / sizeof *required; i++)
 			if (!ia_config_get(cfg, required[i])) {
-				ia_config_err(err, err_size, "%s is not set", required[i]);
+				ia_errmsg(err, err_size, "%s is not set", required[i]);
 				goto out;
 			}
 
@@ -601,7 +588,7 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 		/* a URI or conninfo may carry the password */
 		cfg->database_url = ia_secret_dup(v, strlen(v));
 		if (!cfg->database_url) {
-			ia_config_err(err, err_size, "out of memory loading the configuration");
+			ia_errmsg(err, err_size, "out of memory loading the configuration");
 			goto out;
 		}
 	}
@@ -610,7 +597,7 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 	if (v) {
 		size_t n = strlen(v);
 		if (n < IA_JWT_SECRET_MIN) {
-			ia_config_err(err, err_size, "JWT_SECRET is too short: use at least %d characters",
+			ia_errmsg(err, err_size, "JWT_SECRET is too short: use at least %d characters",
 				      IA_JWT_SECRET_MIN);
 			goto out;
 		}
@@ -619,7 +606,7 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 		if (cfg->jwt_secret)
 			memcpy(cfg->jwt_secret, v, n + 1);
 		if (!cfg->jwt_secret) {
-			ia_config_err(err, err_size, "out of memory loading the configuration");
+			ia_errmsg(err, err_size, "out of memory loading the configuration");
 			goto out;
 		}
 		cfg->jwt_secret_len = n;
@@ -633,13 +620,13 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 			n--;
 		cfg->public_base_url = strndup(v, n);
 		if (!cfg->public_base_url) {
-			ia_config_err(err, err_size, "out of memory loading the configuration");
+			ia_errmsg(err, err_size, "out of memory loading the configuration");
 			goto out;
 		}
 		/* a base for building URLs: an origin and perhaps a path, nothing after */
 		if (ia_origin_parse(cfg->public_base_url, IA_ORIGIN_OF_URL, canon, sizeof canon) != 0 ||
 		    strpbrk(cfg->public_base_url, "?#")) {
-			ia_config_err(err, err_size,
+			ia_errmsg(err, err_size,
 				      "PUBLIC_BASE_URL must be an http:// or https:// URL with no query");
 			goto out;
 		}
@@ -678,7 +665,7 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 	if (v) {
 		int lv = ia_log_level_parse(v);
 		if (lv < 0) {
-			ia_config_err(err, err_size, "LOG_LEVEL must be debug, info, warn or error");
+			ia_errmsg(err, err_size, "LOG_LEVEL must be debug, info, warn or error");
 			goto out;
 		}
 		cfg->log_level = lv;
@@ -694,7 +681,7 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 		if (ia_keyring_load(&cfg->keys, ia_config_get(cfg, "CREDENTIAL_ENCRYPTION_KEY"),
 				    ia_config_get(cfg, "CREDENTIAL_ENCRYPTION_PREVIOUS_KEYS"),
 				    tmp_err, sizeof tmp_err) != 0) {
-			ia_config_err(err, err_size, "%s", tmp_err);
+			ia_errmsg(err, err_size, "%s", tmp_err);
 			goto out;
 		}
 	}

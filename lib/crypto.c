@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "ia_codec.h"
+#include "ia_err.h"
 
 #define IA_ENV_PREFIX "v1."
 #define IA_ENV_PREFIX_LEN 3
@@ -145,20 +146,6 @@ out:
 	return rc;
 }
 
-static void ia_crypto_err(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void ia_crypto_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !err_size)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-}
-
 int ia_keyring_load(ia_keyring **out, const char *current, const char *previous_csv,
 		    char *err, size_t err_size)
 {
@@ -170,15 +157,15 @@ int ia_keyring_load(ia_keyring **out, const char *current, const char *previous_
 	if (err && err_size)
 		err[0] = '\0';
 	if (!out) {
-		ia_crypto_err(err, err_size, "internal error: no key ring output");
+		ia_errmsg(err, err_size, "internal error: no key ring output");
 		goto out;
 	}
 	if (sodium_init() < 0) {
-		ia_crypto_err(err, err_size, "libsodium failed to initialise");
+		ia_errmsg(err, err_size, "libsodium failed to initialise");
 		goto out;
 	}
 	if (!current || !*current) {
-		ia_crypto_err(err, err_size, "CREDENTIAL_ENCRYPTION_KEY is not set");
+		ia_errmsg(err, err_size, "CREDENTIAL_ENCRYPTION_KEY is not set");
 		goto out;
 	}
 
@@ -194,7 +181,7 @@ int ia_keyring_load(ia_keyring **out, const char *current, const char *previous_
 		kr->subkeys = sodium_malloc(slots * IA_KEY_BYTES);
 	}
 	if (!kr || !kr->kids || !kr->subkeys) {
-		ia_crypto_err(err, err_size, "out of memory loading the key ring");
+		ia_errmsg(err, err_size, "out of memory loading the key ring");
 		goto out;
 	}
 
@@ -202,7 +189,7 @@ int ia_keyring_load(ia_keyring **out, const char *current, const char *previous_
 	size_t n = strlen(current);
 	ia_trim(&s, &n);
 	if (ia_keyring_add(kr, s, n) != 0 || kr->n != 1) {
-		ia_crypto_err(err, err_size,
+		ia_errmsg(err, err_size,
 			 "CREDENTIAL_ENCRYPTION_KEY must be 32 bytes in base64 or 64 hex characters");
 		goto out;
 	}
@@ -216,7 +203,7 @@ int ia_keyring_load(ia_keyring **out, const char *current, const char *previous_
 		entry++;
 		/* an empty entry (trailing comma) is a harmless typo */
 		if (n && ia_keyring_add(kr, s, n) != 0) {
-			ia_crypto_err(err, err_size,
+			ia_errmsg(err, err_size,
 				 "CREDENTIAL_ENCRYPTION_PREVIOUS_KEYS entry %zu must be 32 bytes in "
 				 "base64 or 64 hex characters", entry);
 			goto out;
@@ -224,7 +211,7 @@ int ia_keyring_load(ia_keyring **out, const char *current, const char *previous_
 		p = comma ? comma + 1 : p + len;
 	}
 	if (sodium_mprotect_readonly(kr->subkeys) != 0) {
-		ia_crypto_err(err, err_size, "could not protect the key ring");
+		ia_errmsg(err, err_size, "could not protect the key ring");
 		goto out;
 	}
 	*out = kr;

@@ -35,3 +35,14 @@ int ia_err_oom(ia_err *err)
 {
 	return ia_err_set(err, 500, "internal_error", "Out of memory.");
 }
+
+void ia_errmsg(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
