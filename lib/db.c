@@ -1,8 +1,10 @@
 #include "ia_db.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ia_buf.h"
 #include "ia_log.h"
@@ -46,47 +48,6 @@ static int stmt_lookup(const ia_db *db, const char *sql, int *slot)
 static void stmt_name(char out[16], int i)
 {
 	snprintf(out, 16, "s%d", i);
-}
-
-static int connect_now(ia_db *db, ia_err *err)
-{
-	/* Later keywords override what the expanded DATABASE_URL says: the
-	 * timeouts are part of how every request stays bounded. */
-	static const char *const keys[] = {
-		"dbname", "connect_timeout", "options", "application_name", NULL
-	};
-	const char *const values[] = {
-		db->conninfo, "3",
-		"-c statement_timeout=20000 -c idle_in_transaction_session_timeout=30000"
-		" -c lock_timeout=20000",
-		"intauth", NULL
-	};
-
-	ia_db_close(db);
-	db->conn = PQconnectdbParams(keys, values, 1);
-	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
-		/* libpq's message names host and port, never the password */
-		ia_log(IA_LOG_WARN, "db_connect_failed", "%s",
-		       db->conn ? PQerrorMessage(db->conn) : "out of memory");
-		ia_db_close(db);
-		return ia_err_unavailable(err);
-	}
-	return 0;
-}
-
-int ia_db_ensure(ia_db *db, ia_err *err)
-{
-	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
-	    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
-		return 0;
-	if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
-		/* a transaction left open by an earlier failure */
-		ia_db_rollback(db);
-		if (PQstatus(db->conn) == CONNECTION_OK &&
-		    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
-			return 0;
-	}
-	return connect_now(db, err);
 }
 
 static int result_error(ia_db *db, PGresult *res, ia_err *err)
@@ -160,62 +121,198 @@ PGresult *ia_db_exec(ia_db *db, const char *sql, int n_params, const char *const
 	return NULL;
 }
 
-static int begin_once(ia_db *db, const ia_claims *claims, ia_err *err)
+/* The statements of every request transaction, prepared once per connection
+ * (as pgbench -M prepared does): named, they skip the parse and plan that
+ * unnamed ones pay on every request. */
+#define STMT_BEGIN "ia_begin"
+#define STMT_CLAIMS "ia_claims"
+#define STMT_COMMIT "ia_commit"
+#define STMT_WAKE "ia_wake"
+#define PIPELINE_MAX 8
+
+static const struct {
+	const char *name, *sql;
+	int n_params;
+} fixed_stmts[] = {
+	{ STMT_BEGIN, "BEGIN", 0 },
+	/* intauth.defer_wake: sql/008_deferred_job_wake.sql */
+	{ STMT_CLAIMS, "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true),"
+		       " set_config('intauth.defer_wake', 'on', true)", 2 },
+	{ STMT_COMMIT, "COMMIT", 0 },
+	{ STMT_WAKE, "SELECT set_config('synchronous_commit', 'off', true),"
+		     " pg_notify('" IA_JOBS_CHANNEL "', '')", 0 },
+};
+#define N_FIXED_STMTS (int)(sizeof fixed_stmts / sizeof fixed_stmts[0])
+
+/* Reads a pipeline's results up to its sync: results[i] is the i-th
+ * statement's (caller PQclear()s each), the count is returned; fewer than
+ * sent when the connection broke. Leaves pipeline mode when it can. */
+static int read_pipeline(ia_db *db, PGresult **results, int max)
 {
-	const char *role = "service_role";
-	const char *json = "{\"role\":\"service_role\"}";
+	int n = 0;
 
-	if (claims && claims->role == IA_ROLE_USER)
-		role = "authenticated";
-	if (claims && claims->json)
-		json = claims->json;
-	const char *params[] = { role, json };
-
-	/* BEGIN and the settings in one round trip */
-	if (!PQenterPipelineMode(db->conn))
-		return result_error(db, NULL, err);
-	int ok = PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-		 PQsendQueryParams(db->conn,
-				   "SELECT set_config('role', $1, true),"
-				   " set_config('request.jwt.claims', $2, true)",
-				   2, NULL, params, NULL, NULL, 0) &&
-		 PQpipelineSync(db->conn);
-	int failed = !ok;
-	PGresult *bad = NULL;
-	for (int pending = ok ? 3 : 0; pending > 0;) {
+	for (;;) {
 		PGresult *res = PQgetResult(db->conn);
 		if (!res) {
-			if (PQstatus(db->conn) != CONNECTION_OK) {
-				failed = 1;
+			if (PQstatus(db->conn) != CONNECTION_OK)
 				break;
-			}
-			continue;       /* end of one query's results */
+			continue;       /* the end of one statement's results */
 		}
-		ExecStatusType st = PQresultStatus(res);
-		if (st == PGRES_PIPELINE_SYNC) {
-			pending = 0;
-		} else {
-			pending--;
-			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-				failed = 1;
-				if (!bad) {
-					bad = res;
-					continue;
-				}
-			}
+		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
 		}
-		PQclear(res);
+		if (n < max)
+			results[n++] = res;
+		else
+			PQclear(res);
 	}
 	if (PQstatus(db->conn) == CONNECTION_OK)
 		PQexitPipelineMode(db->conn);
-	if (failed) {
-		int rc = result_error(db, bad, err);
-		PQclear(bad);
-		ia_db_rollback(db);
-		return rc;
+	return n;
+}
+
+static bool result_ok(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+/* The first failed result that is not merely "skipped after a failure", or NULL. */
+static PGresult *first_failure(PGresult **results, int n, int *index)
+{
+	for (int i = 0; i < n; i++)
+		if (!result_ok(results[i]) && PQresultStatus(results[i]) != PGRES_PIPELINE_ABORTED) {
+			*index = i;
+			return results[i];
+		}
+	*index = -1;
+	return NULL;
+}
+
+static void clear_results(PGresult **results, int n)
+{
+	for (int i = 0; i < n; i++)
+		PQclear(results[i]);
+}
+
+static int prepare_fixed(ia_db *db, ia_err *err)
+{
+	PGresult *results[N_FIXED_STMTS];
+	int ok = PQenterPipelineMode(db->conn), n = 0, bad;
+
+	for (int i = 0; ok && i < N_FIXED_STMTS; i++)
+		ok = PQsendPrepare(db->conn, fixed_stmts[i].name, fixed_stmts[i].sql,
+				   fixed_stmts[i].n_params, NULL);
+	if (ok && PQpipelineSync(db->conn))
+		n = read_pipeline(db, results, N_FIXED_STMTS);
+	PGresult *failed = first_failure(results, n, &bad);
+	int rc = n == N_FIXED_STMTS && !failed ? 0 : result_error(db, failed, err);
+	clear_results(results, n);
+	return rc;
+}
+
+static int connect_now(ia_db *db, ia_err *err)
+{
+	/* Later keywords override what the expanded DATABASE_URL says: the
+	 * timeouts are part of how every request stays bounded. */
+	static const char *const keys[] = {
+		"dbname", "connect_timeout", "options", "application_name", NULL
+	};
+	const char *const values[] = {
+		db->conninfo, "3",
+		"-c statement_timeout=20000 -c idle_in_transaction_session_timeout=30000"
+		" -c lock_timeout=20000",
+		"intauth", NULL
+	};
+
+	ia_db_close(db);
+	db->conn = PQconnectdbParams(keys, values, 1);
+	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
+		/* libpq's message names host and port, never the password */
+		ia_log(IA_LOG_WARN, "db_connect_failed", "%s",
+		       db->conn ? PQerrorMessage(db->conn) : "out of memory");
+		ia_db_close(db);
+		return ia_err_unavailable(err);
 	}
-	db->in_tx = true;
+	if (prepare_fixed(db, err) != 0) {
+		ia_db_close(db);
+		return -1;
+	}
 	return 0;
+}
+
+int ia_db_ensure(ia_db *db, ia_err *err)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+		return 0;
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK) {
+		/* a transaction left open by an earlier failure */
+		ia_db_rollback(db);
+		if (PQstatus(db->conn) == CONNECTION_OK &&
+		    PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+			return 0;
+	}
+	return connect_now(db, err);
+}
+
+static void claims_params(const ia_claims *claims, const char **role, const char **json)
+{
+	*role = claims && claims->role == IA_ROLE_USER ? "authenticated" : "service_role";
+	*json = claims && claims->json ? claims->json : "{\"role\":\"service_role\"}";
+}
+
+/* BEGIN and the claims: the start of every request transaction. */
+static int send_begin(ia_db *db, const ia_claims *caller)
+{
+	const char *settings[2];
+
+	claims_params(caller, &settings[0], &settings[1]);
+	return PQsendQueryPrepared(db->conn, STMT_BEGIN, 0, NULL, NULL, NULL, 0) &&
+	       PQsendQueryPrepared(db->conn, STMT_CLAIMS, 2, settings, NULL, NULL, 0);
+}
+
+/* COMMIT, and the wake-up when asked: the end of one. */
+static int send_commit(ia_db *db, unsigned flags)
+{
+	return PQsendQueryPrepared(db->conn, STMT_COMMIT, 0, NULL, NULL, NULL, 0) &&
+	       (!(flags & IA_DB_WAKE_WORKERS) ||
+		PQsendQueryPrepared(db->conn, STMT_WAKE, 0, NULL, NULL, NULL, 0));
+}
+
+/* COMMIT's result: 0 committed; an aborted transaction's COMMIT answers ROLLBACK. */
+static bool committed(PGresult *res)
+{
+	return res && PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+}
+
+/* The wake-up runs after the commit: its failure must not fail a request
+ * whose work is already committed. */
+static void check_wake(const PGresult *res)
+{
+	if (res && !result_ok(res))
+		ia_log(IA_LOG_WARN, "wake_failed", "the workers were not notified; they will poll");
+}
+
+static int begin_once(ia_db *db, const ia_claims *claims, ia_err *err)
+{
+	PGresult *results[2];
+	int n = 0, bad;
+
+	/* BEGIN and the settings in one round trip */
+	if (PQenterPipelineMode(db->conn) && send_begin(db, claims) && PQpipelineSync(db->conn))
+		n = read_pipeline(db, results, 2);
+	PGresult *failed = first_failure(results, n, &bad);
+	if (n == 2 && !failed) {
+		clear_results(results, n);
+		db->in_tx = true;
+		return 0;
+	}
+	int rc = result_error(db, failed, err);
+	clear_results(results, n);
+	ia_db_rollback(db);
+	return rc;
 }
 
 int ia_db_begin(ia_db *db, const ia_claims *claims, ia_err *err)
@@ -231,20 +328,34 @@ int ia_db_begin(ia_db *db, const ia_claims *claims, ia_err *err)
 	return -1;
 }
 
+int ia_db_commit_flags(ia_db *db, unsigned flags, ia_err *err)
+{
+	PGresult *results[2];
+	int n = 0, rc;
+
+	db->in_tx = false;
+	if (!db->conn)
+		return ia_err_unavailable(err);
+	if (PQenterPipelineMode(db->conn) && send_commit(db, flags) && PQpipelineSync(db->conn))
+		n = read_pipeline(db, results, 2);
+	if (n >= 1 && committed(results[0])) {
+		rc = 0;
+		if (n == 2)
+			check_wake(results[1]);
+	} else if (n >= 1 && result_ok(results[0])) {
+		rc = ia_err_internal(err);      /* the transaction had failed */
+	} else {
+		rc = result_error(db, n >= 1 ? results[0] : NULL, err);
+	}
+	clear_results(results, n);
+	if (rc)
+		ia_db_rollback(db);
+	return rc;
+}
+
 int ia_db_commit(ia_db *db, ia_err *err)
 {
-	PGresult *res = ia_db_exec(db, "COMMIT", 0, NULL, err);
-	db->in_tx = false;
-	if (!res) {
-		ia_db_rollback(db);
-		return -1;
-	}
-	/* COMMIT of an aborted transaction reports ROLLBACK */
-	int rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
-	PQclear(res);
-	if (rolled_back)
-		return ia_err_internal(err);
-	return 0;
+	return ia_db_commit_flags(db, 0, err);
 }
 
 void ia_db_rollback(ia_db *db)
@@ -260,8 +371,32 @@ void ia_db_rollback(ia_db *db)
 	PQclear(res);
 }
 
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Something arrived on an idle connection: nothing is expected there but a
+ * server's farewell (or EOF), a notice at most. */
+static bool idle_socket_readable(const ia_db *db)
+{
+	struct pollfd pfd = { .fd = PQsocket(db->conn), .events = POLLIN };
+
+	return pfd.fd < 0 || poll(&pfd, 1, 0) != 0;
+}
+
 int ia_db_ping(ia_db *db, ia_err *err)
 {
+	long long now = monotonic_ms();
+
+	if (db->conn && db->alive_at_ms && now - db->alive_at_ms < IA_DB_PING_MS &&
+	    PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) == PQTRANS_IDLE &&
+	    !idle_socket_readable(db))
+		return 0;
+	db->alive_at_ms = 0;
 	if (ia_db_ensure(db, err) != 0)
 		return -1;
 	PGresult *res = ia_db_exec(db, "SELECT 1", 0, NULL, err);
@@ -274,131 +409,95 @@ int ia_db_ping(ia_db *db, ia_err *err)
 			return -1;
 	}
 	PQclear(res);
+	db->alive_at_ms = now;
 	return 0;
-}
-
-static void claims_params(const ia_claims *claims, const char **role, const char **json)
-{
-	*role = claims && claims->role == IA_ROLE_USER ? "authenticated" : "service_role";
-	*json = claims && claims->json ? claims->json : "{\"role\":\"service_role\"}";
 }
 
 /* Sends the whole transaction in one pipeline and reads it back. Returns 0,
  * or -1 with err; *stale tells whether the connection had died before any of
  * it ran (so one fresh attempt is safe). */
 static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
-			 const char *const *params, PGresult **result, bool *stale, ia_err *err)
+			 const char *const *params, unsigned flags, PGresult **result, bool *stale,
+			 ia_err *err)
 {
-	const char *role, *json;
-	int slot = -1, stmt = stmt_lookup(db, sql, &slot);
+	PGresult *results[PIPELINE_MAX];
+	int slot = -1, stmt = stmt_lookup(db, sql, &slot), n = 0, bad, rc;
 	char name[16], *copy = NULL;
-	PGresult *failed = NULL;
-	int rc = -1, results = 0, failed_index = -1;
-	bool sent;
 
 	*result = NULL;
 	*stale = false;
-	claims_params(caller, &role, &json);
-	const char *settings[] = { role, json };
 	if (stmt < 0 && slot >= 0 && !(copy = strdup(sql)))
 		return ia_err_oom(err);
 	stmt_name(name, stmt >= 0 ? stmt : slot);
-	if (!PQenterPipelineMode(db->conn)) {
-		free(copy);
-		return result_error(db, NULL, err);
-	}
-	sent = PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-	       PQsendQueryParams(db->conn, "SELECT set_config('role', $1, true),"
-				 " set_config('request.jwt.claims', $2, true)",
-				 2, NULL, settings, NULL, NULL, 0) &&
-	       (stmt >= 0 || slot < 0 || PQsendPrepare(db->conn, name, sql, n_params, NULL)) &&
-	       (stmt >= 0 || slot >= 0
-		? PQsendQueryPrepared(db->conn, name, n_params, params, NULL, NULL, 0)
-		: PQsendQueryParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0)) &&
-	       PQsendQueryParams(db->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
-	       PQpipelineSync(db->conn);
-	int expected = 4 + (stmt < 0 && slot >= 0);   /* results before the sync */
-	int query_index = expected - 2;
-	bool committed = false, prepared_now = false;
-	while (sent) {
-		PGresult *res = PQgetResult(db->conn);
-		if (!res) {
-			if (PQstatus(db->conn) != CONNECTION_OK)
-				break;
-			continue;       /* the end of one statement's results */
-		}
-		ExecStatusType st = PQresultStatus(res);
-		if (st == PGRES_PIPELINE_SYNC) {
-			PQclear(res);
-			break;
-		}
-		int index = results++;
-		if (copy && index == 2 && st == PGRES_COMMAND_OK)
-			prepared_now = true;
-		if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-			if (!failed && st != PGRES_PIPELINE_ABORTED) {
-				failed = res;
-				failed_index = index;
-				continue;
-			}
-		} else if (index == query_index) {
-			*result = res;
-			continue;
-		} else if (index == expected - 1) {
-			/* COMMIT of an aborted transaction answers ROLLBACK */
-			committed = strcmp(PQcmdStatus(res), "COMMIT") == 0;
-		}
-		PQclear(res);
-	}
-	if (committed && !failed && results == expected) {
-		rc = 0;
-	} else {
-		/* the connection died before BEGIN ran (a restarted server's
-		 * farewell arrives as BEGIN's error): nothing of ours ran */
-		*stale = (results == 0 || failed_index == 0) && PQstatus(db->conn) != CONNECTION_OK;
-		rc = failed || PQstatus(db->conn) != CONNECTION_OK ? result_error(db, failed, err)
-								   : ia_err_internal(err);
-	}
-	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
-		PQexitPipelineMode(db->conn);
+	/* results: BEGIN, claims, [prepare], the statement, COMMIT, [wake] */
+	int prepare = stmt < 0 && slot >= 0;
+	int query_index = 2 + prepare, commit_index = query_index + 1;
+	int expected = commit_index + 1 + !!(flags & IA_DB_WAKE_WORKERS);
+	if (PQenterPipelineMode(db->conn) && send_begin(db, caller) &&
+	    (!prepare || PQsendPrepare(db->conn, name, sql, n_params, NULL)) &&
+	    (stmt >= 0 || slot >= 0
+	     ? PQsendQueryPrepared(db->conn, name, n_params, params, NULL, NULL, 0)
+	     : PQsendQueryParams(db->conn, sql, n_params, NULL, params, NULL, NULL, 0)) &&
+	    send_commit(db, flags) && PQpipelineSync(db->conn))
+		n = read_pipeline(db, results, PIPELINE_MAX);
 	/* a statement, once parsed, stays prepared whatever became of the
-	 * transaction around it (but not of a connection that was dropped) */
-	if (copy && prepared_now && db->conn) {
+	 * transaction around it (but not of a connection that broke) */
+	if (copy && n > 2 && PQresultStatus(results[2]) == PGRES_COMMAND_OK &&
+	    PQstatus(db->conn) == CONNECTION_OK) {
 		db->stmts[slot] = copy;
 		db->n_stmts++;
 		copy = NULL;
 	}
 	free(copy);
-	PQclear(failed);
-	if (rc) {
-		PQclear(*result);
-		*result = NULL;
-		ia_db_rollback(db);
+	/* the wake-up is not part of the transaction: judged apart */
+	PGresult *failed = first_failure(results, n < commit_index + 1 ? n : commit_index + 1, &bad);
+	if (n == expected && !failed && committed(results[commit_index])) {
+		if (flags & IA_DB_WAKE_WORKERS)
+			check_wake(results[expected - 1]);
+		*result = results[query_index];
+		results[query_index] = NULL;
+		rc = 0;
+	} else {
+		/* the connection died before BEGIN ran (a restarted server's
+		 * farewell arrives as BEGIN's error): nothing of ours ran */
+		*stale = (n == 0 || bad == 0) && PQstatus(db->conn) != CONNECTION_OK;
+		rc = failed || PQstatus(db->conn) != CONNECTION_OK ? result_error(db, failed, err)
+								   : ia_err_internal(err);
 	}
+	clear_results(results, n);
+	if (rc)
+		ia_db_rollback(db);
 	return rc;
 }
 
-PGresult *ia_db_query(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
-		      const char *const *params, ia_err *err)
+static PGresult *query_flags(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+			     const char *const *params, unsigned flags, ia_err *err)
 {
 	PGresult *res;
 	bool stale;
 
 	if (ia_db_ensure(db, err))
 		return NULL;
-	if (run_pipelined(db, caller, sql, n_params, params, &res, &stale, err) == 0)
+	if (run_pipelined(db, caller, sql, n_params, params, flags, &res, &stale, err) == 0)
 		return res;
 	/* a connection that died while idle (database restarted) shows only
 	 * now; nothing ran on it, so one fresh attempt is safe */
 	if (!stale || ia_db_ensure(db, err))
 		return NULL;
-	return run_pipelined(db, caller, sql, n_params, params, &res, &stale, err) == 0 ? res : NULL;
+	return run_pipelined(db, caller, sql, n_params, params, flags, &res, &stale, err) == 0 ? res : NULL;
 }
 
-int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
-		  const char *const *params, ia_buf *out, bool *found, ia_err *err)
+PGresult *ia_db_query(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+		      const char *const *params, ia_err *err)
 {
-	PGresult *res = ia_db_query(db, caller, sql, n_params, params, err);
+	return query_flags(db, caller, sql, n_params, params, 0, err);
+}
+
+int ia_db_run_one_flags(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+			const char *const *params, unsigned flags, ia_buf *out, bool *found,
+			ia_err *err)
+{
+	PGresult *res = query_flags(db, caller, sql, n_params, params, flags, err);
 	int rc = 0;
 
 	*found = false;
@@ -411,4 +510,10 @@ int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_par
 	}
 	PQclear(res);
 	return rc;
+}
+
+int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+		  const char *const *params, ia_buf *out, bool *found, ia_err *err)
+{
+	return ia_db_run_one_flags(db, caller, sql, n_params, params, 0, out, found, err);
 }

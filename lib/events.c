@@ -432,7 +432,8 @@ int ia_event_receive(ia_app *app, ia_request *req, const char *provider_name,
 		payload, text,
 	};
 	bool found;
-	if (ia_db_run_one(&app->db, NULL, SQL_STORE_EVENT, 8, params, &stored, &found, err))
+	if (ia_db_run_one_flags(&app->db, NULL, SQL_STORE_EVENT, 8, params, IA_DB_WAKE_WORKERS,
+				&stored, &found, err))
 		goto out;
 	bool duplicate = strcmp(ia_buf_cstr(&stored), "0") == 0;
 	if (ia_buf_printf(out, "{\"received\":true,\"duplicate\":%s}", duplicate ? "true" : "false"))

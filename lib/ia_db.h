@@ -25,6 +25,18 @@
 
 #define IA_DB_STATEMENTS 64
 
+/* The channel the workers LISTEN on. */
+#define IA_JOBS_CHANNEL "intauth_jobs"
+
+/* Flags of the calls that commit. IA_DB_WAKE_WORKERS: the transaction queued
+ * jobs, so NOTIFY the workers once it has committed, in the same round trip.
+ * The NOTIFY runs in a transaction of its own with asynchronous commit: a
+ * NOTIFY inside the request's transaction would hold PostgreSQL's database-wide
+ * notify lock across that transaction's WAL flush, one committer at a time,
+ * and halve the write routes' throughput. A lost wake-up only waits for the
+ * workers' poll. */
+#define IA_DB_WAKE_WORKERS 1u
+
 typedef struct ia_db {
 	PGconn *conn;
 	const char *conninfo;   /* borrowed from the config */
@@ -33,6 +45,7 @@ typedef struct ia_db {
 	 * copies); forgotten when the connection is */
 	char *stmts[IA_DB_STATEMENTS];
 	int n_stmts;
+	long long alive_at_ms;   /* monotonic time of the last SELECT 1 that answered */
 } ia_db;
 
 void ia_db_init(ia_db *db, const char *conninfo);
@@ -44,6 +57,8 @@ int ia_db_ensure(ia_db *db, ia_err *err);
  * (worker, intauthctl). */
 int ia_db_begin(ia_db *db, const ia_claims *claims, ia_err *err);
 int ia_db_commit(ia_db *db, ia_err *err);
+/* The same, with IA_DB_* flags. */
+int ia_db_commit_flags(ia_db *db, unsigned flags, ia_err *err);
 /* Safe to call any time; no-op outside a transaction. */
 void ia_db_rollback(ia_db *db);
 
@@ -61,13 +76,22 @@ PGresult *ia_db_exec(ia_db *db, const char *sql, int n_params, const char *const
 struct ia_buf;
 int ia_db_run_one(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
 		  const char *const *params, struct ia_buf *out, bool *found, ia_err *err);
+/* The same, with IA_DB_* flags. */
+int ia_db_run_one_flags(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+			const char *const *params, unsigned flags, struct ia_buf *out, bool *found,
+			ia_err *err);
 
 /* The same, answering the statement's whole result (caller PQclear()s), or
  * NULL with err. */
 PGresult *ia_db_query(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
 		      const char *const *params, ia_err *err);
 
-/* Liveness for /healthz: SELECT 1 outside any request transaction. */
+/* Liveness for /healthz: SELECT 1 outside any request transaction, at most
+ * once per IA_DB_PING_MS per process. In between, an idle connection whose
+ * server went away (stopped, restarted, crashed: its farewell or EOF makes the
+ * socket readable) is noticed with one poll() and checked at once; only a
+ * server that hangs is seen up to IA_DB_PING_MS late. 0 or -1 (503). */
+#define IA_DB_PING_MS 1000
 int ia_db_ping(ia_db *db, ia_err *err);
 
 #endif

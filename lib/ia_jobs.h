@@ -16,8 +16,6 @@
 #include "ia_buf.h"
 #include "ia_err.h"
 
-#define IA_JOBS_CHANNEL "intauth_jobs"
-
 typedef struct ia_job {
 	char id[24];
 	char kind[40];

@@ -262,7 +262,8 @@ int ia_integration_save(ia_app *app, const ia_claims *caller, const ia_integrati
 		ia_keyring_current_kid(app->cfg.keys), envelope, w->log_action, w->log_message,
 		w->enqueue_bootstrap ? "true" : "false", w->provider_params_json,
 	};
-	if (ia_db_run_one(&app->db, caller, SQL_STORE, 15, params, out, &found, err))
+	if (ia_db_run_one_flags(&app->db, caller, SQL_STORE, 15, params,
+				w->enqueue_bootstrap ? IA_DB_WAKE_WORKERS : 0, out, &found, err))
 		goto out;
 	if (!found) {
 		ia_err_internal(err);
@@ -478,7 +479,7 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *id, 
 			  "  FROM d WHERE $2::text IS NOT NULL)"
 			  " SELECT json_build_object('deleted', true, 'id', d.id)::text FROM d",
 			  3, del_params, err);
-	if (!done || ia_db_commit(&app->db, err))
+	if (!done || ia_db_commit_flags(&app->db, IA_DB_WAKE_WORKERS, err))
 		goto out;
 	if (PQntuples(done) != 1 || ia_buf_puts(out, PQgetvalue(done, 0, 0))) {
 		ia_err_internal(err);

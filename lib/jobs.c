@@ -377,7 +377,8 @@ long ia_jobs_schedule(ia_app *app, ia_err *err)
 	snprintf(window, sizeof window, "%ld", app->cfg.refresh_window_seconds);
 	const char *params[] = { window };
 	ia_buf_init(&out, 64);
-	if (ia_db_run_one(&app->db, NULL,
+	/* the other worker processes take these jobs too: wake them */
+	if (ia_db_run_one_flags(&app->db, NULL,
 			  "WITH due AS (SELECT i.id, i.user_id FROM public.integrations i"
 			  "  WHERE i.status = 'connected' AND i.auth_type = 'oauth2'"
 			  "  AND i.expires_at <= now() + make_interval(secs => $1::double precision)"
@@ -394,7 +395,7 @@ long ia_jobs_schedule(ia_app *app, ia_err *err)
 			  " states AS (DELETE FROM public.oauth_states"
 			  "  WHERE expires_at < now() - interval '1 day')"
 			  " SELECT count(*)::text FROM ins",
-			  1, params, &out, &found, err) == 0)
+			  1, params, IA_DB_WAKE_WORKERS, &out, &found, err) == 0)
 		n = strtol(ia_buf_cstr(&out), NULL, 10);
 	ia_buf_release(&out);
 	return n;

@@ -611,7 +611,7 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 			  "  next_refresh_at = NULL, updated_at = now()"
 			  " WHERE i.id = $1::uuid RETURNING intauth.integration_json(i)::text",
 			  3, params, err);
-	if (!done || ia_db_commit(&app->db, err))
+	if (!done || ia_db_commit_flags(&app->db, IA_DB_WAKE_WORKERS, err))
 		goto out;
 	if (ia_buf_puts(out, "{\"integration\":") || ia_buf_puts(out, PQgetvalue(done, 0, 0)) ||
 	    ia_buf_putc(out, '}')) {
