@@ -236,6 +236,24 @@ int ia_supervise(ia_app *app, long n, void (*child)(ia_app *app, long index, voi
 	return 0;
 }
 
+/* Reads what is left of the request (a body the handler refused unread; for
+ * most requests only the end-of-stdin record, already buffered). Once nginx
+ * has sent everything (it buffers the whole request before passing it on)
+ * nothing more arrives on the connection, so it can be closed at once:
+ * FCGX_Detach skips libfcgi's shutdown-and-wait-for-EOF, which keeps the
+ * worker out of accept() until nginx has read the answer and closed its end.
+ * Without EOF (a read error) libfcgi's careful close stays. */
+static void finish_request(FCGX_Request *fcgx)
+{
+	char sink[4096];
+
+	while (FCGX_GetStr(sink, sizeof sink, fcgx->in) > 0)
+		;
+	if (FCGX_HasSeenEOF(fcgx->in) == EOF && FCGX_GetError(fcgx->in) == 0)
+		FCGX_Detach(fcgx);
+	FCGX_Finish_r(fcgx);
+}
+
 /* In a FastCGI worker: finish the request in hand, then leave at the next accept. */
 static void on_fcgi_stop(int sig)
 {
@@ -270,7 +288,7 @@ static void serve(ia_app *app, long index, void *ctx)
 		ia_metrics_request(app->metrics, req.status,
 				   (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000);
 		ia_request_release(&req);
-		FCGX_Finish_r(&fcgx);
+		finish_request(&fcgx);
 	}
 }
 

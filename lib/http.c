@@ -117,15 +117,28 @@ static int parse_query(ia_request *req, ia_err *err)
 	return 0;
 }
 
+/* nginx's $request_id (REQUEST_ID, 32 hex digits, random) when it sent one,
+ * so our log lines and nginx's access log name a request alike; else our own. */
+static void set_request_id(ia_request *req)
+{
+	const char *id = param(req, "REQUEST_ID");
+	size_t len = sizeof req->request_id - 1;
+
+	if (id && strlen(id) == len && strspn(id, "0123456789abcdef") == len) {
+		memcpy(req->request_id, id, len + 1);
+		return;
+	}
+	unsigned char rid[16];
+	randombytes_buf(rid, sizeof rid);
+	ia_hex_encode(rid, sizeof rid, req->request_id, sizeof req->request_id);
+}
+
 int ia_request_init(ia_request *req, FCGX_Request *fcgx, ia_err *err)
 {
-	unsigned char rid[16];
-
 	memset(req, 0, sizeof *req);
 	req->fcgx = fcgx;
 	ia_buf_init(&req->body, 0);
-	randombytes_buf(rid, sizeof rid);
-	ia_hex_encode(rid, sizeof rid, req->request_id, sizeof req->request_id);
+	set_request_id(req);
 
 	req->method = param(req, "REQUEST_METHOD");
 	if (!req->method)

@@ -39,7 +39,7 @@ typedef struct ia_request {
 	char *extra_headers[IA_MAX_EXTRA_HEADERS]; /* "Name: value" lines, malloc'd */
 	size_t n_extra_headers;
 	int status;                  /* status answered, 0 until then */
-	char request_id[33];         /* random hex, also sent as X-Request-Id */
+	char request_id[33];         /* nginx's $request_id or random hex; sent as X-Request-Id */
 	const char *started_at;      /* REQUEST_START from nginx: epoch seconds
 					("1764028800.123"), or NULL when absent or malformed */
 } ia_request;

@@ -3,10 +3,12 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import {
-	ALLOWED_ORIGIN, BASE_URL, MAX_BODY_BYTES, apiKeyBody, assertError, assertOk, countRows, del, fn, get, http,
-	lit, newUser, post, serviceToken, storeCredentials,
+	ALLOWED_ORIGIN, BASE_URL, MAX_BODY_BYTES, STACK_DIR, apiKeyBody, assertError, assertOk, countRows, del, fn, get,
+	http, lit, newUser, poll, post, serviceToken, storeCredentials,
 } from './lib.mjs';
 
 /** A storeCredentials body of exactly `size` bytes (padding in metadata). */
@@ -195,5 +197,36 @@ describe('a failed request stores nothing', () => {
 		for (const r of attempts) assert.equal(r.status, 400, `expected 400: HTTP ${r.status} ${r.text}`);
 		const after = ['integrations', 'credentials', 'integration_logs'].map((t) => countRows(t, where));
 		assert.deepEqual(after, before);
+	});
+});
+
+describe('the FastCGI connection', () => {
+	// A program closes its connection as soon as it has read the request to
+	// its end (lib/app.c finish_request). A body it refuses unread must be
+	// drained first: closing on unread data would reset nginx's connection
+	// while it still sends, and the caller would get 502 instead of the answer.
+	test('large bodies refused before they are read (bad JWT, wrong method, service-only route) still get their JSON answer', async () => {
+		const big = bodyOfSize(Math.min(MAX_BODY_BYTES, 900 * 1024), randomUUID());
+		const u = newUser();
+		const calls = [];
+		for (let i = 0; i < 6; i++) {
+			calls.push(post(fn('storeCredentials'), big, { token: 'not.a.jwt' }).then((r) => [r, 401, 'unauthorized']));
+			calls.push(http('PUT', fn('storeCredentials'), { body: big, token: u.token }).then((r) => [r, 405, 'method_not_allowed']));
+			calls.push(post(fn('getCredentials'), big, { token: u.token }).then((r) => [r, 403, 'forbidden']));
+		}
+		for (const [res, status, code] of await Promise.all(calls)) assertError(res, status, code);
+	});
+
+	test("X-Request-Id is nginx's $request_id: the answer and the access log name the request alike", async () => {
+		const res = await get('/api/providers');
+		assert.equal(res.status, 200);
+		const id = res.headers.get('x-request-id');
+		assert.match(id ?? '', /^[0-9a-f]{32}$/);
+		// the access log is written in batches, at least once a second
+		const log = join(STACK_DIR, 'log', 'access.log');
+		const found = await poll(() => existsSync(log) && readFileSync(log, 'utf8').includes(` id=${id}`), { timeoutMs: 5000 });
+		assert.ok(found, `id=${id} in the access log`);
+		const other = (await get('/api/providers')).headers.get('x-request-id');
+		assert.notEqual(other, id, 'each request its own id');
 	});
 });
