@@ -732,6 +732,114 @@ async function benchHealthCheck(db) {
 	return out;
 }
 
+// ------------------------------------------------------------ scale (issue 9)
+
+// The table grows to each size in cfg.scale_rows (filler written in SQL:
+// connected OAuth rows expiring in a year and API keys, of 100,000 other
+// users), while the same cfg.scale_due rows (real sealed credentials, stored
+// through storeCredentials) are put inside the refresh window again before
+// each healthCheck. What must stay flat: healthCheck's time per expiring row
+// (its claim scan follows integrations_expiring_idx, not the table) and the
+// reader's GET /api/integrations (an index on user_id, RLS on top).
+async function benchScale(db) {
+	const due = cfg.scale_due;
+	const svc = { Authorization: `Bearer ${serviceToken}`, 'Content-Type': 'application/json' };
+	const readerAuth = { Authorization: `Bearer ${readerToken}`, 'Content-Type': 'application/json' };
+	const out = { due_rows: due, sizes: [] };
+	const tag = `sc${runTag}`;
+	const count = async (sql, args = []) => Number((await db.query(sql, args)).rows[0].count);
+	await db.query('ALTER SYSTEM SET synchronous_commit = off');
+	await db.query('SELECT pg_reload_conf()');
+	try {
+		for (let i = 0; i < 10; i++) {
+			await expect200('seed reader integration', await request('POST', '/functions/v1/storeCredentials', readerAuth,
+				{ provider: 'benchkey', connection: `${tag}r${i}`, credentials: { api_key: `sk_scale_${i}_0123456789abcdefghijklmnopqrstuvwxyz` } }));
+		}
+		let next = 0;
+		async function loader() {
+			while (next < due) {
+				const i = next++;
+				await expect200('seed expiring integration', await request('POST', '/functions/v1/storeCredentials', svc, {
+					user_id: `00000000-0000-4000-8800-${String(i % 500).padStart(12, '0')}`,
+					provider: 'benchoidc', connection: `${tag}d${i}`,
+					credentials: { access_token: `at_scale_${i}_abcdefghijklmnopqrstuvwxyz`, refresh_token: `rt_scale_${i}_abcdefghijklmnopqrstuvwxyz`,
+						token_type: 'Bearer', expires_in: 3600, scope: 'openid offline_access' },
+				}));
+			}
+		}
+		await Promise.all(Array.from({ length: 16 }, loader));
+	} finally {
+		await db.query('ALTER SYSTEM RESET synchronous_commit');
+		await db.query('SELECT pg_reload_conf()');
+	}
+	// nothing else may be due: earlier parts' rows move out of the window
+	await db.query("UPDATE public.integrations SET expires_at = now() + interval '1 year'" +
+		" WHERE status = 'connected' AND auth_type = 'oauth2' AND connection NOT LIKE $1", [`${tag}d%`]);
+
+	for (const size of cfg.scale_rows) {
+		const have = await count('SELECT count(*) FROM public.integrations');
+		const f0 = process.hrtime.bigint();
+		for (let start = have; start < size; start += 100000) {
+			const n = Math.min(100000, size - start);
+			await db.query(`SET synchronous_commit = off`);
+			await db.query(`INSERT INTO public.integrations (user_id, provider, connection, auth_type, status, expires_at, metadata)
+				SELECT ('00000000-0000-4000-b000-' || lpad((g % 100000)::text, 12, '0'))::uuid,
+					CASE WHEN g % 2 = 0 THEN 'benchoidc' ELSE 'benchkey' END, $1 || g,
+					CASE WHEN g % 2 = 0 THEN 'oauth2' ELSE 'api_key' END, 'connected',
+					CASE WHEN g % 2 = 0 THEN now() + interval '1 year' + make_interval(secs => g) END,
+					jsonb_build_object('account', jsonb_build_object('id', 'acct_' || g))
+				FROM generate_series($2::bigint, $3::bigint) g`, [`${tag}f`, start, start + n - 1]);
+			await db.query('RESET synchronous_commit');
+		}
+		await db.query('ANALYZE public.integrations');
+		const fillSeconds = Number(process.hrtime.bigint() - f0) / 1e9;
+		const rows = await count('SELECT count(*) FROM public.integrations');
+		await db.query("UPDATE public.integrations SET expires_at = now() + interval '60 seconds', next_refresh_at = NULL" +
+			" WHERE connection LIKE $1", [`${tag}d%`]);
+		const dueNow = await count("SELECT count(*) FROM public.integrations WHERE status = 'connected' AND auth_type = 'oauth2'" +
+			" AND expires_at <= now() + interval '600 seconds'");
+
+		const groups = { nginx: 'nginx', 'program:healthCheck': 'program', postgres: 'postgres', postgres_bg: 'postgres_bg' };
+		const before = snapshot(Object.keys(groups));
+		const h0 = process.hrtime.bigint();
+		let refreshed = 0;
+		let checked = 0;
+		for (let i = 0; i < 20; i++) {
+			const res = await expect200('healthCheck', await request('POST', '/functions/v1/healthCheck', svc, '{}'));
+			refreshed += res.json.refreshed || 0;
+			checked += res.json.checked || 0;
+			if (!res.json.checked) break;
+		}
+		const seconds = Number(process.hrtime.bigint() - h0) / 1e9;
+		const after = snapshot(Object.keys(groups));
+		const plan = (await db.query(`EXPLAIN SELECT id FROM public.integrations WHERE status = 'connected'
+			AND auth_type = 'oauth2' AND expires_at <= now() + interval '600 seconds' ORDER BY expires_at LIMIT 100`)).rows
+			.map((r) => r['QUERY PLAN']).join('\n');
+
+		const list = await measureWrk({ urlPath: '/api/integrations', conns: 32, seconds: cfg.seconds,
+			headers: [`Authorization: Bearer ${readerToken}`] },
+		{ nginx: 'nginx', 'program:integrations': 'program', postgres: 'postgres', postgres_bg: 'postgres_bg' });
+		const entry = {
+			rows, fill_seconds: round2(fillSeconds), due: dueNow, checked, refreshed,
+			healthcheck_seconds: round2(seconds), us_per_due_row: Math.round((seconds * 1e6) / Math.max(1, checked)),
+			healthcheck_cpu_us_per_row: cpuPer(before, after, checked, groups),
+			claim_uses_index: /integrations_expiring_idx/.test(plan),
+			integrations_rps: round1(list.rps), integrations_p99_ms: list.p99_ms, integrations_cpu_us: list.cpu_us,
+		};
+		log(`scale ${rows} rows: ${JSON.stringify(entry)}`);
+		if (refreshed !== due) problems.push(`scale ${rows}: healthCheck refreshed ${refreshed} of ${due} due rows`);
+		if (!entry.claim_uses_index) problems.push(`scale ${rows}: the claim does not use integrations_expiring_idx:\n${plan}`);
+		out.sizes.push(entry);
+	}
+	const first = out.sizes[0];
+	const last = out.sizes[out.sizes.length - 1];
+	if (first && last) {
+		out.per_row_growth = round2(last.us_per_due_row / Math.max(1, first.us_per_due_row));
+		out.list_rps_ratio = round2(last.integrations_rps / Math.max(1, first.integrations_rps));
+	}
+	return out;
+}
+
 // ------------------------------------------------------------ jobs (issue 5)
 
 async function benchJobs(db) {
@@ -855,6 +963,17 @@ function printReport(report) {
 				`cpu_us per job worker ${r.cpu_us_per_job.worker} + postgres ${r.cpu_us_per_job.postgres}; dead ${r.dead}`);
 		}
 	}
+	if (report.scale) {
+		lines.push('');
+		lines.push(`scale: the same ${report.scale.due_rows} expiring rows refreshed by healthCheck, and the reader's GET /api/integrations (c=32), as the table grows`);
+		lines.push(`  ${pad('rows', 9, true)}  ${pad('healthCheck s', 13, true)}  ${pad('us/row', 7, true)}  ${pad('cpu_us/row', 18, true)}  index  ${pad('list req/s', 10, true)}  ${pad('p99 ms', 7, true)}`);
+		for (const e of report.scale.sizes) {
+			lines.push(`  ${pad(e.rows, 9, true)}  ${pad(e.healthcheck_seconds, 13, true)}  ${pad(e.us_per_due_row, 7, true)}  ` +
+				`${pad(cpuText(e.healthcheck_cpu_us_per_row), 18, true)}  ${pad(e.claim_uses_index ? 'yes' : 'NO', 5)}  ` +
+				`${pad(e.integrations_rps, 10, true)}  ${pad(e.integrations_p99_ms, 7, true)}`);
+		}
+		lines.push(`  largest/smallest: time per row x${report.scale.per_row_growth}, list req/s x${report.scale.list_rps_ratio}`);
+	}
 	const errs = [...report.results, ...report.peers].filter((r) => r.errors).map((r) => `${r.name ? r.name + ' peer ' : ''}${r.route} c=${r.connections}: ${r.errors} non-2xx or socket errors`);
 	for (const p of [...errs, ...report.problems]) lines.push(`PROBLEM: ${p}`);
 	console.log(lines.join('\n'));
@@ -901,6 +1020,7 @@ async function main() {
 		}
 		if (only.has('healthcheck')) report.healthcheck = await benchHealthCheck(db);
 		if (only.has('jobs')) report.jobs = await benchJobs(db);
+		if (only.has('scale')) report.scale = await benchScale(db);
 		if (only.has('routes') || only.has('healthcheck')) {
 			// after all the load the programs get in this run
 			const mem = memory();
