@@ -4,22 +4,22 @@
 #include "ia_app.h"
 #include "ia_tokens.h"
 
-static void handle(ia_app *app, ia_request *req)
+static int health_check(ia_app *app, ia_request *req, ia_buf *out, ia_err *err)
 {
-	ia_err err = { 0 };
-	ia_buf out;
-	int rc;
-
-	ia_buf_init(&out, 4096);
-	rc = ia_route_begin(app, req, "POST", IA_ALLOW_SERVICE, &err);
-	if (rc == 0)
-		rc = ia_tokens_health_check(app, &out, &err);
-	if (rc <= 0)
-		ia_resp_outcome(req, rc, &out, &err);
-	ia_buf_release(&out);
+	(void)req;
+	return ia_tokens_health_check(app, out, err);
 }
+
+static const ia_route route = {
+	.program = "healthCheck",
+	.methods = "POST",
+	.allow = IA_ALLOW_SERVICE,
+	.max_answer = 4096,
+	.cache_control = NULL,
+	.call = health_check,
+};
 
 int main(void)
 {
-	return ia_fcgi_main("healthCheck", handle);
+	return ia_route_main(&route);
 }

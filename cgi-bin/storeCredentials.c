@@ -4,22 +4,21 @@
 #include "ia_app.h"
 #include "ia_integrations.h"
 
-static void handle(ia_app *app, ia_request *req)
+static int store(ia_app *app, ia_request *req, ia_buf *out, ia_err *err)
 {
-	ia_err err = { 0 };
-	ia_buf out;
-	int rc;
-
-	ia_buf_init(&out, 1 << 20);
-	rc = ia_route_begin(app, req, "POST", IA_ALLOW_USER | IA_ALLOW_SERVICE, &err);
-	if (rc == 0)
-		rc = ia_integration_store(app, &req->claims, req->body.data, req->body.len, &out, &err);
-	if (rc <= 0)
-		ia_resp_outcome(req, rc, &out, &err);
-	ia_buf_release(&out);
+	return ia_integration_store(app, &req->claims, req->body.data, req->body.len, out, err);
 }
+
+static const ia_route route = {
+	.program = "storeCredentials",
+	.methods = "POST",
+	.allow = IA_ALLOW_USER | IA_ALLOW_SERVICE,
+	.max_answer = 1 << 20,
+	.cache_control = NULL,
+	.call = store,
+};
 
 int main(void)
 {
-	return ia_fcgi_main("storeCredentials", handle);
+	return ia_route_main(&route);
 }

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "ia_buf.h"
 #include "ia_log.h"
 #include "ia_metrics.h"
 
@@ -292,13 +293,14 @@ static void serve(ia_app *app, long index, void *ctx)
 	}
 }
 
-int ia_fcgi_main(const char *program, ia_handler handler)
+static int fcgi_main(const char *program, ia_handler handler, const ia_route *route)
 {
 	ia_app app;
 	long n;
 
 	if (ia_app_init(&app, program) != 0)
 		return 1;
+	app.route = route;
 	if (FCGX_Init() != 0 || FCGX_IsCGI()) {
 		fprintf(stderr, "%s: not started as a FastCGI program (use spawn-fcgi)\n", program);
 		ia_app_release(&app);
@@ -311,4 +313,31 @@ int ia_fcgi_main(const char *program, ia_handler handler)
 	ia_supervise(&app, n, serve, &handler);
 	ia_app_release(&app);
 	return 0;
+}
+
+int ia_fcgi_main(const char *program, ia_handler handler)
+{
+	return fcgi_main(program, handler, NULL);
+}
+
+static void route_handler(ia_app *app, ia_request *req)
+{
+	const ia_route *route = app->route;
+	ia_err err = { 0 };
+	ia_buf out;
+
+	ia_buf_init(&out, route->max_answer);
+	if (route->cache_control)
+		ia_resp_header(req, "Cache-Control", route->cache_control);
+	int rc = ia_route_begin(app, req, route->methods, route->allow, &err);
+	if (rc == 0)
+		rc = route->call(app, req, &out, &err);
+	if (rc <= 0)
+		ia_resp_outcome(req, rc, &out, &err);
+	ia_buf_release(&out);
+}
+
+int ia_route_main(const ia_route *route)
+{
+	return fcgi_main(route->program, route_handler, route);
 }

@@ -27,9 +27,23 @@ typedef struct ia_app {
 	char *providers_json;   /* /api/providers answer, built once */
 	ia_db db;
 	struct ia_metrics *metrics;   /* shared counters, or NULL (no METRICS_DIR) */
+	const struct ia_route *route; /* the program's route (ia_route_main), or NULL */
 } ia_app;
 
 typedef void (*ia_handler)(ia_app *app, ia_request *req);
+
+/* A program that is one JSON route, described as data: the methods and
+ * callers ia_route_begin() lets through, then call(), which fills out (the
+ * 200 answer, at most max_answer bytes) or err. cache_control, when set, goes
+ * on every answer, errors included. */
+typedef struct ia_route {
+	const char *program;
+	const char *methods;
+	unsigned allow;
+	size_t max_answer;
+	const char *cache_control;
+	int (*call)(ia_app *app, ia_request *req, struct ia_buf *out, ia_err *err);
+} ia_route;
 
 /* Loads config and providers, sets up logs, libsodium, core dumps off. 0 or -1
  * (message already printed to stderr). */
@@ -37,6 +51,8 @@ int ia_app_init(ia_app *app, const char *program);
 void ia_app_release(ia_app *app);
 
 int ia_fcgi_main(const char *program, ia_handler handler);
+/* The whole main() of a program that is one ia_route. */
+int ia_route_main(const ia_route *route);
 
 /* The supervisor under ia_fcgi_main and the worker: forks n children running
  * child(app, index, ctx), replaces any that die, and on SIGTERM/SIGINT passes

@@ -155,6 +155,21 @@ static PGresult *lock_selected(ia_app *app, const ia_selector *sel, const char *
 	return lock_rows(app, SQL_LOCK_BY_NAME, 3, params, arrived, err);
 }
 
+/* The selected integration, locked in a new request transaction as the
+ * caller: 404 when the caller has none such. *row points into *res, which the
+ * caller PQclear()s (also on failure); the transaction is the caller's to end. */
+static int begin_locked(ia_app *app, const ia_claims *caller, const ia_selector *sel,
+			const char *arrived, PGresult **res, token_row *row, ia_err *err)
+{
+	*res = NULL;
+	if (ia_db_begin(&app->db, caller, err) || !(*res = lock_selected(app, sel, arrived, err)))
+		return -1;
+	if (PQntuples(*res) != 1)
+		return ia_err_set(err, 404, "not_found", "No such integration.");
+	row_from(*res, 0, row);
+	return 0;
+}
+
 /* ---- one refresh, in steps so many can share a multi handle ---- */
 
 typedef struct refresh_call {
@@ -410,19 +425,11 @@ int ia_tokens_refresh(ia_app *app, const ia_claims *caller, const char *body, si
 	int rc = -1;
 
 	ia_buf_init(&json, 65536);
-	if (!(root = ia_json_parse_object(body, len, err)) || ia_selector_parse(caller, root, &sel, err) ||
-	    ia_json_bool(root, "force", false, &force, err))
-		goto out;
-	if (ia_db_begin(&app->db, caller, err))
-		goto out;
-	if (!(res = lock_selected(app, &sel, arrived, err)))
-		goto out;
-	if (PQntuples(res) != 1) {
-		ia_err_set(err, 404, "not_found", "No such integration.");
-		goto out;
-	}
 	token_row row;
-	row_from(res, 0, &row);
+	if (!(root = ia_json_parse_object(body, len, err)) || ia_selector_parse(caller, root, &sel, err) ||
+	    ia_json_bool(root, "force", false, &force, err) ||
+	    begin_locked(app, caller, &sel, arrived, &res, &row, err))
+		goto out;
 	if (strcmp(row.status, "connected") != 0 || !row.envelope) {
 		ia_err_set(err, 409, "not_connected", "The integration has no usable credential (%s).",
 			   row.status);
@@ -469,16 +476,9 @@ int ia_tokens_refresh_if_due(ia_app *app, const ia_claims *caller, const char *i
 	int rc = -1;
 
 	*still_valid = false;
-	if (ia_db_begin(&app->db, caller, err))
-		return -1;
-	if (!(res = lock_selected(app, &sel, NULL, err)))
-		goto out;
-	if (PQntuples(res) != 1) {
-		ia_err_set(err, 404, "not_found", "No such integration.");
-		goto out;
-	}
 	token_row row;
-	row_from(res, 0, &row);
+	if (begin_locked(app, caller, &sel, NULL, &res, &row, err))
+		goto out;
 	*still_valid = row.still_valid;
 	if (strcmp(row.status, "connected") != 0 || !row.envelope || strcmp(row.auth_type, "oauth2") != 0 ||
 	    !row.due || row.cooling) {
@@ -567,18 +567,10 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 	ia_selector sel;
 	int rc = -1;
 
-	if (!(root = ia_json_parse_object(body, len, err)) || ia_selector_parse(caller, root, &sel, err))
-		goto out;
-	if (ia_db_begin(&app->db, caller, err))
-		goto out;
-	if (!(res = lock_selected(app, &sel, NULL, err)))
-		goto out;
-	if (PQntuples(res) != 1) {
-		ia_err_set(err, 404, "not_found", "No such integration.");
-		goto out;
-	}
 	token_row row;
-	row_from(res, 0, &row);
+	if (!(root = ia_json_parse_object(body, len, err)) || ia_selector_parse(caller, root, &sel, err) ||
+	    begin_locked(app, caller, &sel, NULL, &res, &row, err))
+		goto out;
 	const ia_provider *p = ia_providers_find(app->providers, row.provider);
 	if (row.envelope && strcmp(row.auth_type, "oauth2") == 0 && p && p->revocation_url) {
 		if (open_credential(app, &row, &plain, &plain_len, err))
