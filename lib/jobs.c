@@ -234,13 +234,18 @@ static int run_webhook(ia_app *app, const ia_job *job, char *why, size_t why_siz
 	const char *params[] = { eid->valuestring };
 	if (ia_db_begin(&app->db, NULL, &err) == 0) {
 		PGresult *res = ia_db_exec(&app->db,
-			"WITH r AS (SELECT i.id, i.user_id FROM public.integration_events e"
-			"  JOIN public.integrations i ON i.provider = e.provider AND i.status <> 'revoked'"
-			"  WHERE e.id = $1::uuid AND e.integration_id IS NULL AND e.payload IS NOT NULL"
-			"  AND coalesce(i.metadata #>> '{account,id}', i.metadata ->> 'account_id') IN"
-			"   (e.payload ->> 'account', e.payload ->> 'team_id', e.payload #>> '{team,id}',"
-			"    e.payload #>> '{installation,id}', e.payload #>> '{organization,id}')"
-			"  ORDER BY i.updated_at DESC LIMIT 1)"
+			/* the account ids as one array: "= ANY (array)" is an index
+			 * condition on integrations_provider_account_idx, where an IN
+			 * list of the event's fields became an OR the planner could only
+			 * filter with, over every integration of the provider */
+			"WITH ev AS (SELECT e.provider, ARRAY[e.payload ->> 'account', e.payload ->> 'team_id',"
+			"   e.payload #>> '{team,id}', e.payload #>> '{installation,id}',"
+			"   e.payload #>> '{organization,id}'] AS accounts"
+			"  FROM public.integration_events e"
+			"  WHERE e.id = $1::uuid AND e.integration_id IS NULL AND e.payload IS NOT NULL),"
+			" r AS (SELECT i.id, i.user_id FROM ev JOIN public.integrations i ON i.provider = ev.provider"
+			"  AND coalesce(i.metadata #>> '{account,id}', i.metadata ->> 'account_id') = ANY (ev.accounts)"
+			"  WHERE i.status <> 'revoked' ORDER BY i.updated_at DESC LIMIT 1)"
 			" UPDATE public.integration_events e SET processed_at = now(),"
 			"  integration_id = coalesce(e.integration_id, (SELECT id FROM r)),"
 			"  user_id = coalesce(e.user_id, (SELECT user_id FROM r))"
