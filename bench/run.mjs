@@ -652,40 +652,45 @@ function memory() {
 	return { rss, detail, peerRss };
 }
 
+// Stores n integrations through storeCredentials as the service role,
+// `concurrency` requests at a time; body(i) is the i-th request's body. More
+// than maxFailures answers other than 200 end the bench. Seeding is not what is
+// measured: meanwhile commits do not wait for the disk (every session picks
+// the setting up at the reload).
+async function seedThroughStore(db, n, concurrency, maxFailures, body) {
+	const svc = { Authorization: `Bearer ${serviceToken}`, 'Content-Type': 'application/json' };
+	let next = 0;
+	let failures = 0;
+	async function loader() {
+		while (next < n) {
+			const res = await request('POST', '/functions/v1/storeCredentials', svc, body(next++));
+			if (res.status !== 200 && ++failures > maxFailures)
+				throw new Error(`storeCredentials (seed) answered ${res.status}: ${res.text.slice(0, 200)}`);
+		}
+	}
+	await db.query('ALTER SYSTEM SET synchronous_commit = off');
+	await db.query('SELECT pg_reload_conf()');
+	try {
+		await Promise.all(Array.from({ length: concurrency }, loader));
+	} finally {
+		await db.query('ALTER SYSTEM RESET synchronous_commit');
+		await db.query('SELECT pg_reload_conf()');
+	}
+}
+
 // ------------------------------------------------------------ healthCheck (issue 4)
 
 async function benchHealthCheck(db) {
 	const n = cfg.healthcheck_rows;
 	const svc = { Authorization: `Bearer ${serviceToken}`, 'Content-Type': 'application/json' };
 	log(`healthCheck: storing ${n} expiring OAuth integrations through storeCredentials`);
-	// Seeding is not what is measured: commits without waiting for the disk
-	// meanwhile (every session picks the setting up at the reload).
-	await db.query('ALTER SYSTEM SET synchronous_commit = off');
-	await db.query('SELECT pg_reload_conf()');
 	const t0 = process.hrtime.bigint();
-	let next = 0;
-	let failures = 0;
-	async function loader() {
-		while (next < n) {
-			const i = next++;
-			const res = await request('POST', '/functions/v1/storeCredentials', svc, {
-				user_id: `00000000-0000-4000-9000-${String(i % 1000).padStart(12, '0')}`,
-				provider: 'benchoidc', connection: `hc${i}`,
-				credentials: { access_token: `at_seed_${i}_abcdefghijklmnopqrstuvwxyz`, refresh_token: `rt_seed_${i}_abcdefghijklmnopqrstuvwxyz`,
-					token_type: 'Bearer', expires_in: 60, scope: 'openid offline_access profile email' },
-			});
-			if (res.status !== 200) {
-				failures++;
-				if (failures > 10) throw new Error(`storeCredentials (seed) answered ${res.status}: ${res.text.slice(0, 200)}`);
-			}
-		}
-	}
-	try {
-		await Promise.all(Array.from({ length: 32 }, loader));
-	} finally {
-		await db.query('ALTER SYSTEM RESET synchronous_commit');
-		await db.query('SELECT pg_reload_conf()');
-	}
+	await seedThroughStore(db, n, 32, 10, (i) => ({
+		user_id: `00000000-0000-4000-9000-${String(i % 1000).padStart(12, '0')}`,
+		provider: 'benchoidc', connection: `hc${i}`,
+		credentials: { access_token: `at_seed_${i}_abcdefghijklmnopqrstuvwxyz`, refresh_token: `rt_seed_${i}_abcdefghijklmnopqrstuvwxyz`,
+			token_type: 'Bearer', expires_in: 60, scope: 'openid offline_access profile email' },
+	}));
 	const seedSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
 	await sleep(500);
 	const due = Number((await db.query(
@@ -748,30 +753,16 @@ async function benchScale(db) {
 	const out = { due_rows: due, sizes: [] };
 	const tag = `sc${runTag}`;
 	const count = async (sql, args = []) => Number((await db.query(sql, args)).rows[0].count);
-	await db.query('ALTER SYSTEM SET synchronous_commit = off');
-	await db.query('SELECT pg_reload_conf()');
-	try {
-		for (let i = 0; i < 10; i++) {
-			await expect200('seed reader integration', await request('POST', '/functions/v1/storeCredentials', readerAuth,
-				{ provider: 'benchkey', connection: `${tag}r${i}`, credentials: { api_key: `sk_scale_${i}_0123456789abcdefghijklmnopqrstuvwxyz` } }));
-		}
-		let next = 0;
-		async function loader() {
-			while (next < due) {
-				const i = next++;
-				await expect200('seed expiring integration', await request('POST', '/functions/v1/storeCredentials', svc, {
-					user_id: `00000000-0000-4000-8800-${String(i % 500).padStart(12, '0')}`,
-					provider: 'benchoidc', connection: `${tag}d${i}`,
-					credentials: { access_token: `at_scale_${i}_abcdefghijklmnopqrstuvwxyz`, refresh_token: `rt_scale_${i}_abcdefghijklmnopqrstuvwxyz`,
-						token_type: 'Bearer', expires_in: 3600, scope: 'openid offline_access' },
-				}));
-			}
-		}
-		await Promise.all(Array.from({ length: 16 }, loader));
-	} finally {
-		await db.query('ALTER SYSTEM RESET synchronous_commit');
-		await db.query('SELECT pg_reload_conf()');
+	for (let i = 0; i < 10; i++) {
+		await expect200('seed reader integration', await request('POST', '/functions/v1/storeCredentials', readerAuth,
+			{ provider: 'benchkey', connection: `${tag}r${i}`, credentials: { api_key: `sk_scale_${i}_0123456789abcdefghijklmnopqrstuvwxyz` } }));
 	}
+	await seedThroughStore(db, due, 16, 0, (i) => ({
+		user_id: `00000000-0000-4000-8800-${String(i % 500).padStart(12, '0')}`,
+		provider: 'benchoidc', connection: `${tag}d${i}`,
+		credentials: { access_token: `at_scale_${i}_abcdefghijklmnopqrstuvwxyz`, refresh_token: `rt_scale_${i}_abcdefghijklmnopqrstuvwxyz`,
+			token_type: 'Bearer', expires_in: 3600, scope: 'openid offline_access' },
+	}));
 	// nothing else may be due: earlier parts' rows move out of the window
 	await db.query("UPDATE public.integrations SET expires_at = now() + interval '1 year'" +
 		" WHERE status = 'connected' AND auth_type = 'oauth2' AND connection NOT LIKE $1", [`${tag}d%`]);

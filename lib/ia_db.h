@@ -4,8 +4,10 @@
  * failure (connect_timeout, statement_timeout and
  * idle_in_transaction_session_timeout are set on connect). Every request runs as
  *   BEGIN; SELECT set_config('role', <role>, true),
- *                 set_config('request.jwt.claims', <claims>, true); ...; COMMIT
- * with values bound as parameters, so RLS sees the caller (PostgREST's way).
+ *                 set_config('request.jwt.claims', <claims>, true),
+ *                 set_config('intauth.defer_wake', 'on', true); ...; COMMIT
+ * with values bound as parameters, so RLS sees the caller (PostgREST's way);
+ * BEGIN, the settings and COMMIT are prepared on connect.
  * Any error rolls back before the connection is reused.
  *
  * Errors map to ia_err: a lost or refused connection is 503 unavailable; a
