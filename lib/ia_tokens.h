@@ -40,6 +40,23 @@ int ia_tokens_health_check(ia_app *app, ia_buf *out, ia_err *err);
 void ia_revoke_retry_context(char out[256], const char *integration_id, const char *user_id,
 			     const char *provider);
 
+/* Seals a disconnected credential for the revoke_retry job that carries it
+ * (bound to that job by ia_revoke_retry_context). 0 and *envelope (the
+ * caller frees it), or -1 with err. */
+int ia_revoke_retry_seal(const ia_app *app, const char *plain, size_t plain_len,
+			 const char *integration_id, const char *user_id, const char *provider,
+			 char **envelope, ia_err *err);
+
+/* The CTE queueing that job, for a statement whose $2 is the envelope from
+ * ia_revoke_retry_seal (NULL: nothing to retry, no job) and $3 the provider
+ * parameters; ROWS names the integration's row (id, user_id, provider) and
+ * ends with WHERE or AND, e.g. "d WHERE". */
+#define IA_SQL_REVOKE_RETRY_JOB(ROWS)                                                     \
+	" j AS (INSERT INTO public.integration_sync_jobs (kind, user_id, payload, max_attempts)" \
+	"  SELECT 'revoke_retry', user_id, jsonb_build_object('integration_id', id,"          \
+	"   'provider', provider, 'secret', $2::text, 'provider_params', $3::jsonb), 8"        \
+	"  FROM " ROWS " $2::text IS NOT NULL)"
+
 /* RFC 7009 revocation of the tokens in a credential JSON (refresh token first).
  * 0 when the provider accepted (or has no revocation endpoint), -1 with err
  * when it should be retried later. */

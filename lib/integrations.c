@@ -455,16 +455,14 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *id, 
 	const ia_provider *p = ia_providers_find(app->providers, PQgetvalue(res, 0, 0));
 	if (p && p->revocation_url && !PQgetisnull(res, 0, 4) &&
 	    strcmp(PQgetvalue(res, 0, 2), "oauth2") == 0) {
-		char context[IA_CREDENTIAL_CONTEXT_MAX], retry_context[256];
+		char context[IA_CREDENTIAL_CONTEXT_MAX];
 		ia_credential_context(context, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 1), p->name);
-		ia_revoke_retry_context(retry_context, id, PQgetvalue(res, 0, 1), p->name);
 		if (ia_crypto_open(app->cfg.keys, PQgetvalue(res, 0, 4), context, &plain, &plain_len))
 			/* nothing revocable survives; deleting still must work */
 			ia_log(IA_LOG_ERROR, "credential_decrypt_failed", "integration %s: deleting anyway", id);
-		else if (ia_crypto_seal(app->cfg.keys, plain, plain_len, retry_context, &retry)) {
-			ia_err_internal(err);
+		else if (ia_revoke_retry_seal(app, plain, plain_len, id, PQgetvalue(res, 0, 1), p->name,
+					      &retry, err))
 			goto out;
-		}
 	}
 	const char *del_params[] = { id, retry, PQgetvalue(res, 0, 5) };
 	done = ia_db_exec(&app->db,
@@ -473,10 +471,7 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *id, 
 			  " l AS (INSERT INTO public.integration_logs (user_id, provider, action, message, details)"
 			  "  SELECT d.user_id, d.provider, 'integration_deleted', 'Integration deleted.',"
 			  "  jsonb_build_object('integration_id', d.id, 'connection', d.connection) FROM d),"
-			  " j AS (INSERT INTO public.integration_sync_jobs (kind, user_id, payload, max_attempts)"
-			  "  SELECT 'revoke_retry', d.user_id, jsonb_build_object('integration_id', d.id,"
-			  "   'provider', d.provider, 'secret', $2::text, 'provider_params', $3::jsonb), 8"
-			  "  FROM d WHERE $2::text IS NOT NULL)"
+			  IA_SQL_REVOKE_RETRY_JOB("d WHERE")
 			  " SELECT json_build_object('deleted', true, 'id', d.id)::text FROM d",
 			  3, del_params, err);
 	if (!done || ia_db_commit_flags(&app->db, IA_DB_WAKE_WORKERS, err))

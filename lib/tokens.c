@@ -503,6 +503,18 @@ void ia_revoke_retry_context(char out[256], const char *integration_id, const ch
 		 provider);
 }
 
+int ia_revoke_retry_seal(const ia_app *app, const char *plain, size_t plain_len,
+			 const char *integration_id, const char *user_id, const char *provider,
+			 char **envelope, ia_err *err)
+{
+	char context[256];
+
+	ia_revoke_retry_context(context, integration_id, user_id, provider);
+	if (ia_crypto_seal(app->cfg.keys, plain, plain_len, context, envelope))
+		return ia_err_internal(err);
+	return 0;
+}
+
 static int revoke_one(const ia_app *app, const ia_provider *p, const char *params_json,
 		      const char *token, const char *hint, ia_err *err)
 {
@@ -578,22 +590,16 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 		ia_err remote = { 0 };
 		if (ia_tokens_revoke_remote(app, p, row.params_json, plain, plain_len, &remote)) {
 			/* the local disconnect happens anyway; the provider call is retried */
-			char context[256];
-			ia_revoke_retry_context(context, row.id, row.user_id, row.provider);
-			if (ia_crypto_seal(app->cfg.keys, plain, plain_len, context, &retry_envelope)) {
-				ia_err_internal(err);
+			if (ia_revoke_retry_seal(app, plain, plain_len, row.id, row.user_id, row.provider,
+						 &retry_envelope, err))
 				goto out;
-			}
 			ia_log(IA_LOG_WARN, "revoke_deferred", "integration %s: %s", row.id, remote.code);
 		}
 	}
 	const char *params[] = { row.id, retry_envelope, row.params_json };
 	done = ia_db_exec(&app->db,
 			  "WITH d AS (DELETE FROM public.credentials WHERE integration_id = $1::uuid),"
-			  " j AS (INSERT INTO public.integration_sync_jobs (kind, user_id, payload, max_attempts)"
-			  "  SELECT 'revoke_retry', user_id, jsonb_build_object('integration_id', id,"
-			  "   'provider', provider, 'secret', $2::text, 'provider_params', $3::jsonb), 8"
-			  "  FROM public.integrations WHERE id = $1::uuid AND $2::text IS NOT NULL),"
+			  IA_SQL_REVOKE_RETRY_JOB("public.integrations WHERE id = $1::uuid AND") ","
 			  " l AS (INSERT INTO public.integration_logs (integration_id, user_id, provider, action, message)"
 			  "  SELECT id, user_id, provider, 'revoked', CASE WHEN $2::text IS NULL"
 			  "   THEN 'Disconnected.' ELSE 'Disconnected; revocation at the provider will be retried.' END"
