@@ -15,6 +15,7 @@
 
 #include <cJSON.h>
 
+#include "ia_buf.h"
 #include "ia_err.h"
 
 /* Does JSON text hold a NUL, raw or as the escape \u0000 inside a string?
@@ -37,5 +38,18 @@ int ia_json_object(const cJSON *obj, const char *key, bool required, const cJSON
 		   ia_err *err);
 /* A boolean field, default when absent. */
 int ia_json_bool(const cJSON *obj, const char *key, bool dflt, bool *out, ia_err *err);
+
+#define IA_SCOPE_MAX_CHARS 256
+
+/* Appends one OAuth scope (len bytes at s) as a string item of the JSON array
+ * text being built in json, its "[" already written; an empty scope is
+ * skipped. *n counts the items written. More than max_items, a scope over
+ * IA_SCOPE_MAX_CHARS or a byte outside the allowed set is 400
+ * invalid_request. rfc6749_only: RFC 6749 §3.3 scope-token characters only
+ * (printable ASCII but quote and backslash), for what we send to a provider;
+ * otherwise anything but controls, space and DEL (JSON-escaped), for what a
+ * provider granted. */
+int ia_json_append_scope(ia_buf *json, size_t *n, size_t max_items, const char *s, size_t len,
+			 bool rfc6749_only, ia_err *err);
 
 #endif

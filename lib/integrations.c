@@ -17,7 +17,6 @@
 
 #define MAX_SECRET_FIELD 16384
 #define MAX_SCOPES 100
-#define MAX_SCOPE_LEN 256
 
 void ia_credential_context(char out[IA_CREDENTIAL_CONTEXT_MAX], const char *credential_id,
 			   const char *user_id, const char *provider)
@@ -68,26 +67,6 @@ static bool iso_timestamp_valid(const char *s)
 		(isdigit((unsigned char)s[2]) && isdigit((unsigned char)s[3]) && !s[4]));
 }
 
-static int append_scope(ia_buf *scopes, size_t *n, const char *s, size_t len, ia_err *err)
-{
-	char tmp[MAX_SCOPE_LEN + 1];
-
-	if (len == 0)
-		return 0;
-	if (len > MAX_SCOPE_LEN || *n == MAX_SCOPES)
-		return ia_err_set(err, 400, "invalid_request", "Too many or too long scopes.");
-	memcpy(tmp, s, len);
-	tmp[len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)tmp[i] < 0x21 || tmp[i] == 0x7f)
-			return ia_err_set(err, 400, "invalid_request", "A scope holds invalid characters.");
-	if (ia_buf_puts(scopes, *n ? ",\"" : "\"") || ia_buf_json_escape(scopes, tmp) ||
-	    ia_buf_putc(scopes, '"'))
-		return ia_err_oom(err);
-	(*n)++;
-	return 0;
-}
-
 /* "scope" as a space-separated string (RFC 6749 §3.3) or an array of strings
  * -> a JSON array text in scopes. */
 static int parse_scopes(const cJSON *v, ia_buf *scopes, ia_err *err)
@@ -104,7 +83,7 @@ static int parse_scopes(const cJSON *v, ia_buf *scopes, ia_err *err)
 			const char *s = p;
 			while (*p && *p != ' ')
 				p++;
-			if (append_scope(scopes, &n, s, (size_t)(p - s), err))
+			if (ia_json_append_scope(scopes, &n, MAX_SCOPES, s, (size_t)(p - s), false, err))
 				return -1;
 		}
 	} else if (v && cJSON_IsArray(v)) {
@@ -112,7 +91,8 @@ static int parse_scopes(const cJSON *v, ia_buf *scopes, ia_err *err)
 		cJSON_ArrayForEach(item, v) {
 			if (!cJSON_IsString(item))
 				return ia_err_set(err, 400, "invalid_request", "Scopes must be strings.");
-			if (append_scope(scopes, &n, item->valuestring, strlen(item->valuestring), err))
+			if (ia_json_append_scope(scopes, &n, MAX_SCOPES, item->valuestring,
+						 strlen(item->valuestring), false, err))
 				return -1;
 		}
 	} else if (v && !cJSON_IsNull(v)) {

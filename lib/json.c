@@ -140,3 +140,31 @@ int ia_json_bool(const cJSON *obj, const char *key, bool dflt, bool *out, ia_err
 	*out = cJSON_IsTrue(v);
 	return 0;
 }
+
+static bool scope_byte_ok(unsigned char c, bool rfc6749_only)
+{
+	if (rfc6749_only)
+		return c >= 0x21 && c <= 0x7e && c != '"' && c != '\\';
+	return c >= 0x21 && c != 0x7f;
+}
+
+int ia_json_append_scope(ia_buf *json, size_t *n, size_t max_items, const char *s, size_t len,
+			 bool rfc6749_only, ia_err *err)
+{
+	char scope[IA_SCOPE_MAX_CHARS + 1];
+
+	if (len == 0)
+		return 0;
+	if (len > IA_SCOPE_MAX_CHARS || *n >= max_items)
+		return ia_err_set(err, 400, "invalid_request", "Too many or too long scopes.");
+	for (size_t i = 0; i < len; i++)
+		if (!scope_byte_ok((unsigned char)s[i], rfc6749_only))
+			return ia_err_set(err, 400, "invalid_request", "A scope holds invalid characters.");
+	memcpy(scope, s, len);
+	scope[len] = '\0';
+	if (ia_buf_puts(json, *n ? ",\"" : "\"") || ia_buf_json_escape(json, scope) ||
+	    ia_buf_putc(json, '"'))
+		return ia_err_oom(err);
+	(*n)++;
+	return 0;
+}

@@ -18,7 +18,6 @@
 
 #define RANDOM_TOKEN_BYTES 32
 #define RANDOM_TOKEN_CHARS 43   /* base64url of 32 bytes, unpadded */
-#define MAX_SCOPE_CHARS 256
 #define MAX_REQUESTED_SCOPES 50
 
 void ia_token_set_release(ia_token_set *t)
@@ -300,25 +299,6 @@ void ia_oauth_verifier_context(char out[256], const char *state_hash, const char
 	snprintf(out, 256, "oauth_states.code_verifier|%s|%s|%s", state_hash, user_id, provider);
 }
 
-static int add_scope_json(ia_buf *json, size_t *n, const char *s, size_t len, ia_err *err)
-{
-	char tmp[MAX_SCOPE_CHARS + 1];
-
-	if (len == 0)
-		return 0;
-	if (len > MAX_SCOPE_CHARS || *n == MAX_REQUESTED_SCOPES)
-		return ia_err_set(err, 400, "invalid_request", "Too many or too long scopes.");
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-			return ia_err_set(err, 400, "invalid_request", "A scope holds invalid characters.");
-	memcpy(tmp, s, len);
-	tmp[len] = '\0';
-	if (ia_buf_puts(json, *n ? ",\"" : "\"") || ia_buf_puts(json, tmp) || ia_buf_putc(json, '"'))
-		return ia_err_oom(err);
-	(*n)++;
-	return 0;
-}
-
 /* Splits a scope list on the given separators into a JSON array text. */
 static int scopes_to_json(const char *list, const char *seps, ia_buf *json, ia_err *err)
 {
@@ -328,7 +308,7 @@ static int scopes_to_json(const char *list, const char *seps, ia_buf *json, ia_e
 		return ia_err_oom(err);
 	for (const char *p = list; p && *p;) {
 		size_t len = strcspn(p, seps);
-		if (add_scope_json(json, &n, p, len, err))
+		if (ia_json_append_scope(json, &n, MAX_REQUESTED_SCOPES, p, len, true, err))
 			return -1;
 		p += len;
 		if (*p)
@@ -401,7 +381,8 @@ int ia_oauth_start(ia_app *app, ia_request *req, const char *provider_name, ia_b
 		if (ia_buf_putc(&scopes, '['))
 			goto oom;
 		for (size_t i = 0; i < p->n_default_scopes; i++)
-			if (add_scope_json(&scopes, &n, p->default_scopes[i], strlen(p->default_scopes[i]), err))
+			if (ia_json_append_scope(&scopes, &n, MAX_REQUESTED_SCOPES, p->default_scopes[i],
+						 strlen(p->default_scopes[i]), true, err))
 				goto out;
 		if (ia_buf_putc(&scopes, ']'))
 			goto oom;

@@ -44,5 +44,35 @@ int main(void)
 	CHECK(ia_json_string(root, "absent", false, 10, &v, &err) == 0 && v == NULL, "optional absent is NULL");
 	CHECK(ia_json_string(root, "absent", true, 10, &v, &err) == -1, "required absent refused");
 	ia_json_free(root);
+
+	/* scopes: one array text, item by item */
+	ia_buf scopes;
+	size_t n = 0;
+	char long_scope[IA_SCOPE_MAX_CHARS + 2];
+	memset(long_scope, 'a', sizeof long_scope - 1);
+	long_scope[sizeof long_scope - 1] = '\0';
+	ia_buf_init(&scopes, 4096);
+	CHECK(ia_buf_putc(&scopes, '[') == 0, "scopes: buffer");
+	CHECK(ia_json_append_scope(&scopes, &n, 3, LIT("repo"), true, &err) == 0, "scope: plain");
+	CHECK(ia_json_append_scope(&scopes, &n, 3, "", 0, true, &err) == 0 && n == 1, "scope: empty is skipped, not counted");
+	CHECK(ia_json_append_scope(&scopes, &n, 3, LIT("a\"b"), true, &err) == -1 && err.status == 400,
+	      "scope: a quote is not an RFC 6749 scope-token character");
+	CHECK(ia_json_append_scope(&scopes, &n, 3, LIT("a\\b"), true, &err) == -1, "scope: nor a backslash");
+	CHECK(ia_json_append_scope(&scopes, &n, 3, LIT("caf\xc3\xa9"), true, &err) == -1, "scope: nor a non-ASCII byte");
+	CHECK(ia_json_append_scope(&scopes, &n, 3, LIT("a\"b"), false, &err) == 0, "granted scope: a quote is kept");
+	CHECK(ia_json_append_scope(&scopes, &n, 4, LIT("a b"), false, &err) == -1, "granted scope: no space inside");
+	CHECK(ia_json_append_scope(&scopes, &n, 4, LIT("a\x7f"), false, &err) == -1, "granted scope: no DEL");
+	CHECK(ia_json_append_scope(&scopes, &n, 4, long_scope, IA_SCOPE_MAX_CHARS + 1, false, &err) == -1,
+	      "scope: over IA_SCOPE_MAX_CHARS refused");
+	CHECK(ia_json_append_scope(&scopes, &n, 4, long_scope, IA_SCOPE_MAX_CHARS, false, &err) == 0,
+	      "scope: exactly IA_SCOPE_MAX_CHARS accepted");
+	CHECK(ia_json_append_scope(&scopes, &n, 3, LIT("more"), false, &err) == -1 && n == 3,
+	      "scope: more than max_items refused");
+	CHECK(ia_buf_putc(&scopes, ']') == 0, "scopes: close");
+	cJSON *arr = cJSON_Parse(ia_buf_cstr(&scopes));
+	CHECK(cJSON_GetArraySize(arr) == 3 && strcmp(cJSON_GetArrayItem(arr, 1)->valuestring, "a\"b") == 0,
+	      "scopes: valid JSON, the quote escaped");
+	cJSON_Delete(arr);
+	ia_buf_release(&scopes);
 	return ia_test_done();
 }
