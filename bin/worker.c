@@ -41,15 +41,11 @@ typedef struct worker_conf {
 
 static long conf_long(const ia_app *app, const char *name, long dflt, long min, long max)
 {
-	const char *v = ia_config_get(&app->cfg, name);
-	char *end;
+	char msg[256];
 	long n;
 
-	if (!v)
-		return dflt;
-	n = strtol(v, &end, 10);
-	if (*end || n < min || n > max) {
-		fprintf(stderr, "worker: %s must be %ld..%ld\n", name, min, max);
+	if (ia_config_long(&app->cfg, name, dflt, min, max, &n, msg, sizeof msg)) {
+		fprintf(stderr, "worker: %s\n", msg);
 		return -1;
 	}
 	return n;

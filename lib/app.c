@@ -126,15 +126,11 @@ void ia_catch_stop_signals(void (*extra)(int))
 
 long ia_worker_count(const ia_app *app, const char *name, long dflt)
 {
-	const char *v = ia_config_get(&app->cfg, name);
-	char *end;
+	char msg[256];
 	long n;
 
-	if (!v)
-		return dflt;
-	n = strtol(v, &end, 10);
-	if (*end || n < 1 || n > IA_MAX_CHILDREN) {
-		fprintf(stderr, "%s: %s must be 1..%d\n", app->program, name, IA_MAX_CHILDREN);
+	if (ia_config_long(&app->cfg, name, dflt, 1, IA_MAX_CHILDREN, &n, msg, sizeof msg)) {
+		fprintf(stderr, "%s: %s\n", app->program, msg);
 		return -1;
 	}
 	return n;

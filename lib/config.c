@@ -393,8 +393,8 @@ const char *ia_config_get(const ia_config *cfg, const char *name)
 
 /* Decimal digits only, with optional blanks around: "1e6", "0x10", "-1", "5k"
  * are refused rather than half-read. */
-static int ia_config_long(const ia_config *cfg, const char *name, long def, long min, long max,
-			  long *out, char *err, size_t err_size)
+int ia_config_long(const ia_config *cfg, const char *name, long def, long min, long max,
+		   long *out, char *err, size_t err_size)
 {
 	const char *v = ia_config_get(cfg, name);
 	long val = 0;

@@ -64,6 +64,12 @@ void ia_config_release(ia_config *cfg);
  * the environment changes). Used for <NAME>_CLIENT_ID and the like. */
 const char *ia_config_get(const ia_config *cfg, const char *name);
 
+/* A whole number from min to max in variable name (decimal digits, blanks
+ * around allowed; "1e6", "0x10", "-1" refused), def when unset. 0, or -1 with
+ * a message naming the variable and the range in err. */
+int ia_config_long(const ia_config *cfg, const char *name, long def, long min, long max,
+		   long *out, char *err, size_t err_size);
+
 /* Is origin ("scheme://host[:port]") in the list? Exact, case-insensitive on scheme and host. */
 bool ia_config_redirect_allowed(const ia_config *cfg, const char *url);
 /* The CORS origin to echo for this request's Origin, or NULL when not allowed. */
