@@ -7,8 +7,8 @@
 // came and went), the load (wrk --latency, or pgbench), a second snapshot.
 // CPU per request = ticks spent by the group / requests completed. Runs are
 // ordered route by route, connection count by connection count, each followed
-// at once by its limit and the peers, so that ratios compare neighbours in
-// time on these shared cores.
+// at once by its limit (BENCH_ROUNDS times, taking turns), then the peers,
+// so that ratios compare neighbours in time on these shared cores.
 import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -441,6 +441,30 @@ function describe(r) {
 		(r.errors || r.socket_errors || r.failed ? ` ERRORS ${r.errors || 0}/${r.socket_errors || 0}/${r.failed || 0}` : '');
 }
 
+const roundText = (round) => (cfg.rounds > 1 ? ` (round ${round}/${cfg.rounds})` : '');
+
+// Several rounds of one measurement as one: the mean rate and median, the
+// worst p99 (a tail seen once is a tail), CPU per request over all requests.
+function combineRuns(runs) {
+	if (runs.length === 1) return { ...runs[0], rounds_rps: [round1(runs[0].rps)] };
+	const sum = (f) => runs.reduce((acc, r) => acc + (r[f] || 0), 0);
+	const requests = sum('requests');
+	const cpu = {};
+	for (const k of Object.keys(runs[0].cpu_us || {})) {
+		const known = runs.filter((r) => r.cpu_us && r.cpu_us[k] != null);
+		const n = known.reduce((acc, r) => acc + r.requests, 0);
+		cpu[k] = known.length && n ? Math.round(known.reduce((acc, r) => acc + r.cpu_us[k] * r.requests, 0) / n) : null;
+	}
+	const stored = runs.every((r) => r.stored != null) ? sum('stored') : null;
+	return {
+		rps: sum('rps') / runs.length,
+		requests, errors: sum('errors'), socket_errors: sum('socket_errors'), failed: sum('failed'),
+		p50_ms: round2(sum('p50_ms') / runs.length),
+		p99_ms: Math.max(...runs.map((r) => r.p99_ms)),
+		cpu_us: cpu, stored, rounds_rps: runs.map((r) => round1(r.rps)),
+	};
+}
+
 async function warm(spec) {
 	await wrk({ ...spec, conns: Math.min(32, Math.max(...cfg.connections)), seconds: 1 });
 }
@@ -555,43 +579,61 @@ async function benchRoutes(db) {
 		const peerWarm = new Set();
 		for (const conns of cfg.connections) {
 			const groups = { nginx: 'nginx', [prog]: 'program', postgres: 'postgres', postgres_bg: 'postgres_bg' };
-			const r = await measureWrk({ ...withTag(route.spec), conns, seconds: cfg.seconds }, groups);
-			r.stored = await stored(route, lastTag);
-			log(`${route.label} c=${conns}: ${describe(r)}${r.stored == null ? '' : ` stored ${r.stored}`}`);
+			const clients = Math.min(conns, cfg.children);
+			// the route and its limit take turns, round after round: drift of
+			// these shared cores (and a table that grows) falls on both alike
+			const runs = [];
+			const limitRuns = [];
+			const returnRuns = [];
+			for (let round = 1; round <= cfg.rounds; round++) {
+				const rr = await measureWrk({ ...withTag(route.spec), conns, seconds: cfg.seconds }, groups);
+				rr.stored = await stored(route, lastTag);
+				log(`${route.label} c=${conns}${roundText(round)}: ${describe(rr)}${rr.stored == null ? '' : ` stored ${rr.stored}`}`);
+				// wrk does not count requests still in flight when it stops
+				if (rr.stored != null && rr.stored < rr.requests - rr.errors) problems.push(`${route.label} c=${conns}: ${rr.requests - rr.errors} requests answered 2xx but ${rr.stored} rows stored`);
+				runs.push(rr);
+				if (route.kind === 'hello') {
+					const h = await measureWrk({ urlPath: '/bench/hello', conns, seconds: cfg.seconds },
+						{ nginx: 'nginx', hello: 'program' });
+					log(`hello c=${conns}${roundText(round)}: ${describe(h)}`);
+					const n = await measureWrk({ urlPath: '/bench/return200', conns, seconds: cfg.seconds }, { nginx: 'nginx' });
+					log(`nginx return 200 c=${conns}${roundText(round)}: ${describe(n)}`);
+					limitRuns.push(h);
+					returnRuns.push(n);
+				} else {
+					const l = await measurePgbench({ ...route.pgbench, clients, seconds: cfg.seconds });
+					log(`pgbench ${route.pgbench.script} -c ${clients}${roundText(round)}: ${describe(l)}`);
+					limitRuns.push(l);
+				}
+			}
+			const r = combineRuns(runs);
 			const row = { route: route.label, connections: conns, rps: round1(r.rps), p50_ms: r.p50_ms, p99_ms: r.p99_ms,
 				cpu_us: r.cpu_us, limit: null, limit_rps: null, ratio: null, target_ratio: route.target,
-				requests: r.requests, errors: r.errors + r.socket_errors };
-			if (r.stored != null) {
-				row.stored = r.stored;
-				// wrk does not count requests still in flight when it stops
-				if (r.stored < r.requests - r.errors) problems.push(`${route.label} c=${conns}: ${r.requests - r.errors} requests answered 2xx but ${r.stored} rows stored`);
-			}
+				requests: r.requests, errors: r.errors + r.socket_errors, rounds_rps: r.rounds_rps };
+			if (r.stored != null) row.stored = r.stored;
 			if (route.kind === 'hello') {
-				const h = await measureWrk({ urlPath: '/bench/hello', conns, seconds: cfg.seconds },
-					{ nginx: 'nginx', hello: 'program' });
-				log(`hello c=${conns}: ${describe(h)}`);
-				const n = await measureWrk({ urlPath: '/bench/return200', conns, seconds: cfg.seconds }, { nginx: 'nginx' });
-				log(`nginx return 200 c=${conns}: ${describe(n)}`);
+				const h = combineRuns(limitRuns);
+				const n = combineRuns(returnRuns);
 				row.limit = 'hello (bare libfcgi)';
 				row.limit_rps = round1(h.rps);
 				row.ratio = round2(r.rps / h.rps);
 				results.push(row);
 				results.push({ route: 'hello (bare libfcgi)', connections: conns, rps: round1(h.rps), p50_ms: h.p50_ms,
 					p99_ms: h.p99_ms, cpu_us: h.cpu_us, limit: 'nginx return 200', limit_rps: round1(n.rps),
-					ratio: round2(h.rps / n.rps), requests: h.requests, errors: h.errors + h.socket_errors });
+					ratio: round2(h.rps / n.rps), requests: h.requests, errors: h.errors + h.socket_errors,
+					rounds_rps: h.rounds_rps });
 				results.push({ route: 'nginx return 200', connections: conns, rps: round1(n.rps), p50_ms: n.p50_ms,
 					p99_ms: n.p99_ms, cpu_us: n.cpu_us, limit: null, limit_rps: null, ratio: null,
-					requests: n.requests, errors: n.errors + n.socket_errors });
+					requests: n.requests, errors: n.errors + n.socket_errors, rounds_rps: n.rounds_rps });
 			} else {
-				const clients = Math.min(conns, cfg.children);
-				const l = await measurePgbench({ ...route.pgbench, clients, seconds: cfg.seconds });
-				log(`pgbench ${route.pgbench.script} -c ${clients}: ${describe(l)}`);
+				const l = combineRuns(limitRuns);
 				row.limit = `pgbench ${route.pgbench.script} -c ${clients}`;
 				row.limit_rps = round1(l.rps);
 				row.ratio = round2(r.rps / l.rps);
 				results.push(row);
 				limits.push({ name: route.pgbench.script, route: route.label, for_connections: conns, clients,
-					rps: round1(l.rps), p50_ms: l.p50_ms, p99_ms: l.p99_ms, cpu_us: l.cpu_us, failed: l.failed });
+					rps: round1(l.rps), p50_ms: l.p50_ms, p99_ms: l.p99_ms, cpu_us: l.cpu_us, failed: l.failed,
+					rounds_rps: l.rounds_rps });
 			}
 			if (route.peer && only.has('peers')) {
 				for (const p of cfg.peers) {
@@ -916,7 +958,7 @@ function verdict(row) {
 function printReport(report) {
 	const lines = [];
 	lines.push('');
-	lines.push(`intauth bench: ${cfg.seconds} s per run, FCGI_CHILDREN=${cfg.children}, ${report.machine.cores} cores, ${report.machine.when}`);
+	lines.push(`intauth bench: ${cfg.seconds} s per run, ${cfg.rounds} round(s) of each route and its limit, FCGI_CHILDREN=${cfg.children}, ${report.machine.cores} cores, ${report.machine.when}`);
 	lines.push('cpu_us = CPU microseconds per request: nginx+program+postgres=total, postgres = client backends;');
 	lines.push('  bgN = PostgreSQL background processes (checkpointer, walwriter, autovacuum, exited backends) in the window, not in the total');
 	lines.push('');
@@ -1012,7 +1054,7 @@ async function main() {
 	const db = await superuser();
 	const report = {
 		machine: { cores: Number(execFileSync('nproc').toString().trim()), when: new Date().toISOString(),
-			seconds_per_run: cfg.seconds, fcgi_children: cfg.children, clk_tck: CLK_TCK },
+			seconds_per_run: cfg.seconds, rounds: cfg.rounds, fcgi_children: cfg.children, clk_tck: CLK_TCK },
 		results, peers, rss_kib: {}, limits, problems,
 	};
 	report.mirrors = checkMirrors();
