@@ -744,6 +744,18 @@ int ia_oauth_callback(ia_app *app, ia_request *req, const char *provider_name, c
 		ia_err_set(err, 400, "invalid_state", "The state has expired; start again.");
 		goto out;
 	}
+	/* A signed-in user can write their own oauth_states rows through the
+	 * Data API, so the row proves nothing by itself: what auth-start always
+	 * puts there (the browser binding, the PKCE verifier, an allowed
+	 * redirect_to) is required here again, not merely honoured when present. */
+	const ia_provider *p = ia_providers_find(app->providers, provider_name);
+	if ((app->cfg.oauth_bind_browser && !cs.flow_hash) || (p && p->pkce && !cs.verifier_envelope) ||
+	    !ia_config_redirect_allowed(&app->cfg, cs.redirect_to)) {
+		ia_log(IA_LOG_WARN, "state_incomplete", "provider %s: a state row auth-start did not write",
+		       provider_name);
+		ia_err_set(err, 400, "invalid_state", "Unknown or already used state.");
+		goto out;
+	}
 	if (cs.flow_hash) {
 		if (ia_request_cookie(req, IA_FLOW_COOKIE, cookie, sizeof cookie) != 0 ||
 		    !random_token_shape(cookie)) {
@@ -758,7 +770,6 @@ int ia_oauth_callback(ia_app *app, ia_request *req, const char *provider_name, c
 		}
 	}
 	/* the state is valid: from here on the outcome goes back to redirect_to */
-	const ia_provider *p = ia_providers_find(app->providers, provider_name);
 	const char *failure = p ? finish_connect(app, req, p, &cs) : "unknown_provider";
 	if (failure)
 		log_connect_failure(app, cs.user_id, provider_name, failure);

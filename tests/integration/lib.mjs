@@ -234,6 +234,22 @@ export function psqlTry(sql) {
 	}
 }
 
+/**
+ * Runs statements as the `authenticated` role with the claims of sub, the way
+ * the programs do and the way the Data API (PostgREST) lets a signed-in user
+ * do directly; rolled back unless commit. asUserTry never throws.
+ */
+function asUserSql(sub, statements, commit) {
+	const claims = JSON.stringify({ sub, role: 'authenticated' });
+	return `BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', ${lit(claims)}, true) \\g /dev/null
+${statements}
+${commit ? 'COMMIT' : 'ROLLBACK'};`;
+}
+export const asUser = (sub, statements, { commit = false } = {}) => psql(asUserSql(sub, statements, commit));
+export const asUserTry = (sub, statements, { commit = false } = {}) => psqlTry(asUserSql(sub, statements, commit));
+
 /** Quotes a literal for SQL (only used with values we generate). */
 export const lit = (s) => `'${String(s).replace(/'/g, "''")}'`;
 

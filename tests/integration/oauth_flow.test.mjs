@@ -15,7 +15,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-	ENV, ENV_FILE, STACK_DIR, allLogs, anonToken, assertError, assertIntegration, assertOk, countRows, get,
+	ENV, ENV_FILE, STACK_DIR, allLogs, asUser, anonToken, assertError, assertIntegration, assertOk, countRows, get,
 	getCredentials, lit, newUser, poll, psql, serviceToken, show,
 } from './lib.mjs';
 import {
@@ -451,6 +451,29 @@ describe('auth-callback refuses a state that is not valid (400 invalid_state), a
 			assert.deepEqual(await integrationsOf(user), [], `no integration (cookie "${cookie}")`);
 		}
 	});
+
+	// A signed-in user may write their own oauth_states rows through the Data
+	// API (the authenticated role's grants): a row auth-start never wrote must
+	// not switch off the browser binding or PKCE, or send the browser elsewhere.
+	for (const [what, set] of [
+		['without its browser binding', 'flow_hash = NULL'],
+		['without its PKCE verifier', 'code_verifier = NULL'],
+		['with a redirect_to on an origin not allowed', `redirect_to = 'https://evil.example/'`],
+	]) {
+		test(`a state row the user rewrote ${what}`, async () => {
+			const user = newUser();
+			const a = await authorize(user, 'testoidc');
+			const rewritten = asUser(user.id, `WITH u AS (UPDATE public.oauth_states SET ${set}
+				WHERE user_id = ${lit(user.id)} RETURNING 1) SELECT count(*) FROM u;`, { commit: true });
+			assert.equal(rewritten, '1', 'the user could not rewrite its state row: the check would be empty');
+			const n = await codeExchanges();
+			const cb = await callback(a.back, { jar: a.jar });
+			assertError(cb, 400, 'invalid_state');
+			assert.equal(cb.location, null, 'redirected after all');
+			assert.equal(await codeExchanges(), n, 'the code was exchanged');
+			assert.deepEqual(await integrationsOf(user), []);
+		});
+	}
 
 	test('a repeated state names no flow: refused without consuming either', async () => {
 		const user = newUser();

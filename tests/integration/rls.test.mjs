@@ -4,27 +4,8 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	apiKeyBody, assertOk, basicBody, countRows, lit, newUser, psql, psqlTry, storeCredentials,
+	apiKeyBody, asUser, asUserTry, assertOk, basicBody, countRows, lit, newUser, psql, storeCredentials,
 } from './lib.mjs';
-
-/** Runs statements as `authenticated` with the claims of sub, then rolls back. */
-function asUser(sub, statements) {
-	const claims = JSON.stringify({ sub, role: 'authenticated' });
-	return psql(`BEGIN;
-SET LOCAL ROLE authenticated;
-SELECT set_config('request.jwt.claims', ${lit(claims)}, true) \\g /dev/null
-${statements}
-ROLLBACK;`);
-}
-
-function asUserTry(sub, statements) {
-	const claims = JSON.stringify({ sub, role: 'authenticated' });
-	return psqlTry(`BEGIN;
-SET LOCAL ROLE authenticated;
-SELECT set_config('request.jwt.claims', ${lit(claims)}, true) \\g /dev/null
-${statements}
-ROLLBACK;`);
-}
 
 describe('RLS as the authenticated role', () => {
 	const a = newUser();
