@@ -60,6 +60,43 @@ describe('RLS as the authenticated role', () => {
 		assert.match(r.err, /row-level security|permission denied/i);
 	});
 
+	// The caller's own row (user_id = the caller, as RLS demands) pointing at
+	// another user's integration: the link is keyed on (integration_id, user_id).
+	const ownRowFor = {
+		credentials: (i) => `INSERT INTO public.credentials (id, integration_id, user_id, provider, key_id, secret)
+			VALUES (gen_random_uuid(), ${lit(i)}, ${lit(a.id)}, 'openai', 'k', 'v1.x')`,
+		integration_webhooks: (i) => `INSERT INTO public.integration_webhooks (user_id, integration_id, provider, key_id, secrets)
+			VALUES (${lit(a.id)}, ${lit(i)}, 'github', 'k', 'v1.x')`,
+		integration_logs: (i) => `INSERT INTO public.integration_logs (integration_id, user_id, action, message)
+			VALUES (${lit(i)}, ${lit(a.id)}, 'forged', 'forged')`,
+		integration_events: (i) => `INSERT INTO public.integration_events (provider, event_id, integration_id, user_id)
+			VALUES ('github', gen_random_uuid()::text, ${lit(i)}, ${lit(a.id)})`,
+		integration_sync_jobs: (i) => `INSERT INTO public.integration_sync_jobs (kind, integration_id, user_id)
+			VALUES ('bootstrap', ${lit(i)}, ${lit(a.id)})`,
+	};
+	for (const [table, row] of Object.entries(ownRowFor)) {
+		test(`${table}: one's own row cannot point at another user's integration`, () => {
+			// credentials: a target without a credential yet, or the one-per-integration key answers first
+			const target = table !== 'credentials' ? ib.id : psql(`INSERT INTO public.integrations
+				(user_id, provider, connection, auth_type, status) VALUES (${lit(b.id)}, 'openai',
+				'rls-bare-' || gen_random_uuid(), 'api_key', 'pending') RETURNING id;`);
+			const r = asUserTry(a.id, `${row(target)};`);
+			assert.equal(r.ok, false, `a row of A's links to B's integration in ${table}`);
+			assert.match(r.err, /integration_owner_fkey/);
+			if (table !== 'credentials') { // A's integration already has its one credential
+				const ok = asUser(a.id, `${row(ia.id)} RETURNING 'linked';`);
+				assert.match(ok, /linked/, 'the control (A\'s own integration) was refused');
+			}
+		});
+	}
+
+	test('integration_webhooks: one\'s webhook row cannot be moved onto another user\'s integration', () => {
+		const moved = asUserTry(a.id, `${ownRowFor.integration_webhooks(ia.id)};
+			UPDATE public.integration_webhooks SET integration_id = ${lit(ib.id)} WHERE integration_id = ${lit(ia.id)};`);
+		assert.equal(moved.ok, false, 'A moved its webhook row onto B\'s integration');
+		assert.match(moved.err, /integration_owner_fkey/);
+	});
+
 	test('INSERT for oneself is allowed (control)', () => {
 		const out = asUser(a.id, `INSERT INTO public.integrations (user_id, provider, connection, auth_type)
 			VALUES (${lit(a.id)}, 'openai', 'rls-control', 'api_key') RETURNING 'inserted';`);
