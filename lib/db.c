@@ -328,6 +328,41 @@ int ia_db_begin(ia_db *db, const ia_claims *claims, ia_err *err)
 	return -1;
 }
 
+/* Simple-protocol statements without parameters: a savepoint's name is not a
+ * value a parameter can carry, and two statements go in one round trip. */
+static int exec_simple(ia_db *db, const char *sql, ia_err *err)
+{
+	PGresult *res = db->conn ? PQexec(db->conn, sql) : NULL;
+	int rc = res && PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : result_error(db, res, err);
+
+	PQclear(res);
+	return rc;
+}
+
+int ia_db_row_begin(ia_db *db, ia_err *err)
+{
+	if (!db->conn || !db->in_tx)
+		return ia_err_internal(err);
+	return exec_simple(db, "SAVEPOINT ia_row", err);
+}
+
+int ia_db_row_next(ia_db *db, bool *row_failed, ia_err *err)
+{
+	*row_failed = false;
+	if (!db->conn || !db->in_tx)
+		return ia_err_unavailable(err);
+	switch (PQtransactionStatus(db->conn)) {
+	case PQTRANS_INTRANS:
+		return exec_simple(db, "RELEASE SAVEPOINT ia_row; SAVEPOINT ia_row", err);
+	case PQTRANS_INERROR:
+		/* the savepoint stays defined: the next row starts from it */
+		*row_failed = true;
+		return exec_simple(db, "ROLLBACK TO SAVEPOINT ia_row", err);
+	default:
+		return ia_err_unavailable(err);
+	}
+}
+
 int ia_db_commit_flags(ia_db *db, unsigned flags, ia_err *err)
 {
 	PGresult *results[2];

@@ -64,6 +64,16 @@ int ia_db_commit_flags(ia_db *db, unsigned flags, ia_err *err);
 /* Safe to call any time; no-op outside a transaction. */
 void ia_db_rollback(ia_db *db);
 
+/* Rows of one batch transaction that must not sink each other (healthCheck
+ * holds a batch's row locks across its provider calls, then records each
+ * outcome): a statement that fails aborts the whole transaction, and with it
+ * the tokens the providers have already rotated for the other rows.
+ * ia_db_row_begin opens a savepoint; after each row ia_db_row_next undoes
+ * that row alone if its statement failed (*row_failed set), else keeps it and
+ * opens the next savepoint, in one round trip. -1 with err when the
+ * transaction is beyond saving (the connection is gone). */
+int ia_db_row_begin(ia_db *db, ia_err *err);
+int ia_db_row_next(ia_db *db, bool *row_failed, ia_err *err);
 /* Runs one parameterised statement (text params, text results), prepared on
  * first use per connection. Returns the
  * result (caller PQclear()s) when it is PGRES_TUPLES_OK or PGRES_COMMAND_OK, else

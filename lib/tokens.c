@@ -678,7 +678,9 @@ static void run_transfers(refresh_call *calls, size_t n, long concurrency)
  * there too: a 401 or 403 means the grant no longer works (the connection
  * is marked `error`); other failures are the provider's trouble, not the
  * connection's, and change nothing. */
-static void check_userinfo(ia_app *app, refresh_call *calls, long n, health_counts *counts)
+/* -1 with err when the batch's transaction is lost. */
+static int check_userinfo(ia_app *app, refresh_call *calls, long n, health_counts *counts,
+			  ia_err *err)
 {
 	for (long i = 0; i < n; i++) {
 		refresh_call *c = &calls[i];
@@ -714,10 +716,14 @@ static void check_userinfo(ia_app *app, refresh_call *calls, long n, health_coun
 				   "  'The provider refused the fresh token; reconnect.'), updated_at = now()"
 				   " WHERE id = $1::uuid",
 				   1, params, &why));
+		bool row_failed;
+		if (ia_db_row_next(&app->db, &row_failed, err))
+			return -1;
 		counts->refreshed--;
 		counts->failed++;
 		ia_log(IA_LOG_WARN, "userinfo_rejected", "integration %s: HTTP %ld", c->row.id, status);
 	}
+	return 0;
 }
 
 /* One batch: claim due rows nobody else holds, refresh them in parallel,
@@ -744,8 +750,14 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 		n = -1;
 		goto out;
 	}
+	/* each row's outcome in a savepoint of its own (ia_db_row_next) */
+	if (n > 0 && ia_db_row_begin(&app->db, err)) {
+		n = -1;
+		goto out;
+	}
 	for (long i = 0; i < n; i++) {
 		ia_err why = { 0 };
+		bool row_failed;
 		row_from(res, (int)i, &calls[i].row);
 		if (refresh_prepare(app, &calls[i], &why) == 0)
 			continue;
@@ -760,22 +772,31 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 				     " 'The token expired and there is no refresh token.'), updated_at = now()"
 				     " WHERE id = $1::uuid",
 				   1, p1, &why));
+		if (ia_db_row_next(&app->db, &row_failed, err)) {
+			n = -1;
+			goto out;
+		}
 	}
 	run_transfers(calls, (size_t)n, app->cfg.healthcheck_concurrency);
 	for (long i = 0; i < n; i++) {
 		if (!calls[i].ready)
 			continue;
 		ia_err why = { 0 };
+		bool row_failed;
 		calls[i].ready = false;
-		if (refresh_finish(app, &calls[i], NULL, &why) == 0)
+		int rc = refresh_finish(app, &calls[i], NULL, &why);
+		if (ia_db_row_next(&app->db, &row_failed, err)) {
+			n = -1;
+			goto out;
+		}
+		if (rc == 0 && !row_failed)
 			counts->refreshed++;
-		else if (why.status == 422)
+		else if (why.status == 422 && !row_failed)
 			counts->expired++;
 		else
 			counts->failed++;
 	}
-	check_userinfo(app, calls, n, counts);
-	if (ia_db_commit(&app->db, err))
+	if (check_userinfo(app, calls, n, counts, err) || ia_db_commit(&app->db, err))
 		n = -1;
 	else
 		counts->checked += n;

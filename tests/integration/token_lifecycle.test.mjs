@@ -606,6 +606,38 @@ describe('healthCheck', () => {
 		assert.equal((await grants()) - g0, ok.length);
 		for (const r of rows(ok).values()) assert.ok(r.expires_in > 3000, `refreshed: expires in ${r.expires_in} s`);
 	});
+	// last: the victim's refresh token was rotated at the provider and is lost
+	test('a row whose outcome cannot be written fails alone: the other rows keep their rotated tokens', async () => {
+		const ok = healthy();
+		const [victim, ...others] = ok;
+		assert.ok(others.length >= 2, `only ${ok.length} healthy rows left`);
+		makeExpiring(ok, { exclusive: true });
+		const before = rows(ok);
+		// the victim's credential write fails inside the batch's transaction
+		psql(`CREATE FUNCTION public.intauth_test_refuse_write() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				IF NEW.integration_id = ${lit(victim)}::uuid THEN RAISE EXCEPTION 'refused by the test'; END IF;
+				RETURN NEW;
+			END $$;
+			CREATE TRIGGER intauth_test_refuse_write BEFORE UPDATE ON public.credentials
+				FOR EACH ROW EXECUTE FUNCTION public.intauth_test_refuse_write();`);
+		let res;
+		try {
+			res = await healthCheck();
+		} finally {
+			psql(`DROP TRIGGER intauth_test_refuse_write ON public.credentials;
+				DROP FUNCTION public.intauth_test_refuse_write();`);
+		}
+		assert.deepEqual(assertOk(res), { checked: ok.length, refreshed: ok.length - 1, failed: 1, expired: 0 });
+		const after = rows(ok);
+		assert.equal(after.get(victim).cred, before.get(victim).cred, 'the refused row changed');
+		for (const id of others) {
+			assert.notEqual(after.get(id).cred, before.get(id).cred, `the rotated token of ${id} was lost`);
+			assert.ok(after.get(id).expires_in > 3000, `not refreshed: ${id}`);
+		}
+		const active = await Promise.all(others.map(async (id) => introspect(ISSUER, await accessToken(id), CLIENT)));
+		assert.deepEqual(active.map((x) => x.active), others.map(() => true), 'a stored token is not the provider\'s');
+	});
 });
 
 // ---------------------------------------------------------------------------
