@@ -36,7 +36,9 @@ void ia_token_set_release(ia_token_set *t);
 /* Parses a token endpoint answer (JSON, or form-encoded as some providers
  * send). On an OAuth error answer, returns -1 with err: invalid_grant -> 422
  * reauthorization_required; anything else -> 502 provider_error. 5xx and 429
- * -> 502 provider_error. Missing access_token or token_type -> 502. */
+ * -> 502 provider_error. Missing access_token or token_type -> 502, and so
+ * is a token or token_type with a byte outside VSCHAR (%x20-7E): nothing with
+ * a CR or LF is stored or ever sent in a header. */
 int ia_oauth_parse_token_response(long status, const char *content_type, const char *body,
 				  size_t len, ia_token_set *out, ia_err *err);
 

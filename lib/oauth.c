@@ -41,6 +41,15 @@ static int take(char **dst, const char *value)
 	return *dst ? 0 : -1;
 }
 
+/* RFC 6749 Appendix A: VSCHAR = %x20-7E. */
+static bool vschars(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
 /* An OAuth error code is [a-z_]; anything else is not worth repeating. */
 static void copy_error_code(char out[48], const char *code)
 {
@@ -174,6 +183,15 @@ int ia_oauth_parse_token_response(long status, const char *content_type, const c
 		ia_token_set_release(out);
 		return ia_err_set(err, 502, "provider_error",
 				  "The provider's token answer lacks access_token or token_type.");
+	}
+	/* RFC 6749 Appendix A: both are VSCHARs. A CR or LF would otherwise go
+	 * into the Authorization header of a later call (libcurl does not check
+	 * custom headers), so such an answer is refused before anything is stored. */
+	if (!vschars(out->access_token) || (out->refresh_token && !vschars(out->refresh_token)) ||
+	    !vschars(out->token_type)) {
+		ia_token_set_release(out);
+		return ia_err_set(err, 502, "provider_error",
+				  "The provider's token answer holds characters a token may not have.");
 	}
 	return 0;
 }

@@ -108,6 +108,10 @@ int ia_form_add(ia_buf *form, const char *name, const char *value)
 
 static int add_header(ia_outbound *o, const char *line)
 {
+	/* libcurl sends custom header lines as given: a CR or LF in a value
+	 * (a token from a provider) would start a header or request of its own */
+	if (strpbrk(line, "\r\n"))
+		return -1;
 	struct curl_slist *h = curl_slist_append(o->headers, line);
 	if (!h)
 		return -1;
