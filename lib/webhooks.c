@@ -128,7 +128,10 @@ static int ia_wh_stripe_walk(const char *h, const unsigned char *mac, const char
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		const char *eq = memchr(p, '=', len);
 
-		if (!eq || eq == p)
+		/* Stripe never puts blanks in the header; ", " is how a proxy (nginx
+		 * from 1.23) joins a repeated header into one, and a repeated
+		 * header must fail closed */
+		if (!eq || eq == p || memchr(p, ' ', len) || memchr(p, '\t', len))
 			return -1;
 		size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
 		const char *v = eq + 1;
@@ -162,7 +165,9 @@ static int ia_wh_standard_walk(const char *h, const unsigned char *mac, bool *ma
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		const char *comma = memchr(p, ',', len);
 
-		if (!comma || comma == p)
+		/* a second comma in an item: two headers joined into one by a
+		 * proxy ("v1,a, v1,b"), which must fail closed like a repeat */
+		if (!comma || comma == p || memchr(comma + 1, ',', len - (size_t)(comma - p) - 1))
 			return -1;
 		size_t vlen = (size_t)(comma - p);
 		if (vlen == 2 && p[0] == 'v' && p[1] == '1' && mac && !*matched &&

@@ -345,6 +345,15 @@ static void test_stripe(void)
 	htab_add(&two, "Stripe-Signature", hdr);
 	htab_add(&two, "Stripe-Signature", hdr);
 	CHECK(verify1(&c, &two, ST_BODY, NOW, ST_SECRET) == -1, "stripe: duplicated header");
+	/* nginx from 1.23 hands a repeated header over as one, joined by ", " */
+	{
+		char joined[1200], other[400];
+		stripe_header(ST_SECRET, NOW - 10, ST_BODY, other, sizeof other);
+		snprintf(joined, sizeof joined, "%s, %s", hdr, other);
+		CHECK(stripe_try(joined, ST_BODY, ST_SECRET) == -1, "stripe: two headers joined by a proxy");
+		snprintf(joined, sizeof joined, "%s,\tv1=00", hdr);
+		CHECK(stripe_try(joined, ST_BODY, ST_SECRET) == -1, "stripe: a blank inside the header");
+	}
 
 	/* timestamps: ±300 s accepted, 301 s either way refused */
 	stripe_header(ST_SECRET, NOW - 300, ST_BODY, buf, sizeof buf);
@@ -702,6 +711,10 @@ static void test_standard(void)
 		snprintf(buf, sizeof buf, "standard: duplicated %s", names[dup]);
 		CHECK(verify1(&c, &h, SW_BODY, SW_NOW, SW_SECRET) == -1, buf);
 	}
+
+	/* a repeated webhook-signature joined into one by a proxy (", ") */
+	snprintf(buf, sizeof buf, "%s, %s", SW_SIG, SW_SIG);
+	CHECK(std_try(buf, SW_BODY, SW_SECRET) == -1, "standard: two signature headers joined by a proxy");
 
 	/* families: webhook-* preferred, never mixed */
 	{
