@@ -434,8 +434,11 @@ void ia_resp_cors(ia_request *req, const ia_app *app)
 	ia_resp_header(req, "Access-Control-Allow-Origin", allowed);
 	ia_resp_header(req, "Vary", "Origin");
 	/* lets an app on another origin of the same site keep the intauth_flow
-	 * cookie that auth-start sets (fetch with credentials: 'include') */
-	ia_resp_header(req, "Access-Control-Allow-Credentials", "true");
+	 * cookie that auth-start sets (fetch with credentials: 'include'); only
+	 * for origins named in the list: "*" would hand the browser binding to
+	 * any page of the site */
+	if (allowed != origin)
+		ia_resp_header(req, "Access-Control-Allow-Credentials", "true");
 }
 
 static bool header_list_ok(const char *s)

@@ -142,6 +142,8 @@ describe('CORS', () => {
 		});
 		assert.equal(res.status, 204, `preflight: HTTP ${res.status} ${res.text}`);
 		assert.equal(res.headers.get('access-control-allow-origin'), ALLOWED_ORIGIN);
+		// a listed origin (not a "*" match) may send the flow cookie
+		assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
 		assert.match(res.headers.get('access-control-allow-methods') || '', /POST/);
 		const allowHeaders = (res.headers.get('access-control-allow-headers') || '').toLowerCase();
 		for (const h of ['authorization', 'apikey', 'content-type', 'x-client-info']) assert.ok(allowHeaders.includes(h), `allow-headers lacks ${h}: ${allowHeaders}`);
