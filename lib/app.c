@@ -52,6 +52,10 @@ int ia_app_init(ia_app *app, const char *program)
 		return -1;
 	}
 	ia_db_init(&app->db, app->cfg.database_url);
+	/* the longest a request's transaction waits on a provider: a revocation's
+	 * two calls (refresh token, then access token), each up to HTTP_TIMEOUT_MS */
+	long provider_wait_ms = 2 * app->cfg.http_timeout_ms + 5000;
+	app->db.idle_in_tx_ms = provider_wait_ms > 30000 ? provider_wait_ms : 30000;
 	return 0;
 }
 

@@ -219,12 +219,11 @@ static int connect_now(ia_db *db, ia_err *err)
 	static const char *const keys[] = {
 		"dbname", "connect_timeout", "options", "application_name", NULL
 	};
-	const char *const values[] = {
-		db->conninfo, "3",
-		"-c statement_timeout=20000 -c idle_in_transaction_session_timeout=30000"
-		" -c lock_timeout=20000",
-		"intauth", NULL
-	};
+	char options[160];
+	snprintf(options, sizeof options,
+		 "-c statement_timeout=20000 -c idle_in_transaction_session_timeout=%ld"
+		 " -c lock_timeout=20000", db->idle_in_tx_ms > 0 ? db->idle_in_tx_ms : 30000L);
+	const char *const values[] = { db->conninfo, "3", options, "intauth", NULL };
 
 	ia_db_close(db);
 	db->conn = PQconnectdbParams(keys, values, 1);

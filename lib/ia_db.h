@@ -48,6 +48,11 @@ typedef struct ia_db {
 	char *stmts[IA_DB_STATEMENTS];
 	int n_stmts;
 	long long alive_at_ms;   /* monotonic time of the last SELECT 1 that answered */
+	/* idle_in_transaction_session_timeout set on connect (0: 30 s). A
+	 * transaction that holds a row lock across provider calls (refresh,
+	 * revoke) sits idle while they run: killed before they end, it would
+	 * lose what the provider has already done (a rotated grant). */
+	long idle_in_tx_ms;
 } ia_db;
 
 void ia_db_init(ia_db *db, const char *conninfo);
