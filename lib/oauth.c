@@ -663,15 +663,16 @@ static const char *finish_connect(ia_app *app, ia_request *req, const ia_provide
 		failure = "invalid_request";
 		goto out;
 	}
+	if (iss && p->issuer && strcmp(iss, p->issuer) != 0) {
+		/* RFC 9207: a response from another issuer is a mix-up attempt, an
+		 * error response too (§2.4). Without a configured issuer there is
+		 * nothing to compare with. */
+		failure = "invalid_issuer";
+		goto out;
+	}
 	if (perror) {
 		/* never reflect error_description: it is the provider's (or an attacker's) text */
 		failure = provider_error_code(perror);
-		goto out;
-	}
-	if (iss && p->issuer && strcmp(iss, p->issuer) != 0) {
-		/* RFC 9207: a response from another issuer is a mix-up attempt.
-		 * Without a configured issuer there is nothing to compare with. */
-		failure = "invalid_issuer";
 		goto out;
 	}
 	if (!code || !*code || strlen(code) > 4096) {

@@ -545,6 +545,19 @@ describe('auth-callback failures go back to redirect_to with status=error, and s
 		assert.equal(await codeExchanges(), n);
 	});
 
+	test('an error response from another issuer is a mix-up too (RFC 9207 §2.4): invalid_issuer', async () => {
+		const user = newUser();
+		const redirectTo = `${APP}/back`;
+		const a = await authorize(user, 'testoidc', { redirect_to: redirectTo });
+		const forged = new URL(a.back);
+		forged.searchParams.delete('code');
+		forged.searchParams.set('error', 'access_denied');
+		forged.searchParams.set('iss', 'https://evil.example');
+		const cb = await callback(forged.href, { jar: a.jar });
+		assertErrorRedirect(cb, redirectTo, 'testoidc', 'invalid_issuer');
+		assert.deepEqual(await integrationsOf(user), []);
+	});
+
 	test('a repeated iss, code or error (RFC 6749 §3.1): invalid_request, no token call', async () => {
 		for (const [key, ...extra] of [['iss', 'https://evil.example'], ['code', 'x'.repeat(43)], ['error', 'access_denied', 'access_denied']]) {
 			const user = newUser();
