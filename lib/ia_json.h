@@ -40,15 +40,19 @@ int ia_json_object(const cJSON *obj, const char *key, bool required, const cJSON
 int ia_json_bool(const cJSON *obj, const char *key, bool dflt, bool *out, ia_err *err);
 
 #define IA_SCOPE_MAX_CHARS 256
+/* Scopes one authorization request may ask for; a provider's default_scopes
+ * are held to it too, or auth-start without scopes= could never succeed. */
+#define IA_SCOPE_REQUEST_MAX_ITEMS 50
 
 /* Appends one OAuth scope (len bytes at s) as a string item of the JSON array
  * text being built in json, its "[" already written; an empty scope is
  * skipped. *n counts the items written. More than max_items, a scope over
  * IA_SCOPE_MAX_CHARS or a byte outside the allowed set is 400
  * invalid_request. rfc6749_only: RFC 6749 §3.3 scope-token characters only
- * (printable ASCII but quote and backslash), for what we send to a provider;
- * otherwise anything but controls, space and DEL (JSON-escaped), for what a
- * provider granted. */
+ * (printable ASCII but quote and backslash): for what we send to a provider,
+ * and for what one says it granted in a token answer; otherwise anything but
+ * controls, space and DEL (JSON-escaped): for the scopes a caller of
+ * storeCredentials records. */
 int ia_json_append_scope(ia_buf *json, size_t *n, size_t max_items, const char *s, size_t len,
 			 bool rfc6749_only, ia_err *err);
 

@@ -18,7 +18,6 @@
 
 #define RANDOM_TOKEN_BYTES 32
 #define RANDOM_TOKEN_CHARS 43   /* base64url of 32 bytes, unpadded */
-#define MAX_REQUESTED_SCOPES 50
 
 void ia_token_set_release(ia_token_set *t)
 {
@@ -326,7 +325,7 @@ static int scopes_to_json(const char *list, const char *seps, ia_buf *json, ia_e
 		return ia_err_oom(err);
 	for (const char *p = list; p && *p;) {
 		size_t len = strcspn(p, seps);
-		if (ia_json_append_scope(json, &n, MAX_REQUESTED_SCOPES, p, len, true, err))
+		if (ia_json_append_scope(json, &n, IA_SCOPE_REQUEST_MAX_ITEMS, p, len, true, err))
 			return -1;
 		p += len;
 		if (*p)
@@ -399,7 +398,7 @@ int ia_oauth_start(ia_app *app, ia_request *req, const char *provider_name, ia_b
 		if (ia_buf_putc(&scopes, '['))
 			goto oom;
 		for (size_t i = 0; i < p->n_default_scopes; i++)
-			if (ia_json_append_scope(&scopes, &n, MAX_REQUESTED_SCOPES, p->default_scopes[i],
+			if (ia_json_append_scope(&scopes, &n, IA_SCOPE_REQUEST_MAX_ITEMS, p->default_scopes[i],
 						 strlen(p->default_scopes[i]), true, err))
 				goto out;
 		if (ia_buf_putc(&scopes, ']'))

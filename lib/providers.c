@@ -10,6 +10,7 @@
  * never turn a provider URL into one that points inside the network.
  */
 #include "ia_providers.h"
+#include "ia_json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,8 +34,6 @@
 #define IA_PROVIDER_NAME_MAX    64
 #define IA_DISPLAY_NAME_MAX     100
 #define IA_URL_MAX              2048
-#define IA_SCOPES_MAX           100
-#define IA_SCOPE_MAX            256
 #define IA_SEPARATOR_MAX        4
 #define IA_AUTH_PARAMS_MAX      32
 #define IA_AUTH_PARAM_KEY_MAX   64
@@ -161,7 +160,7 @@ static bool is_scope_token(const char *s)
 		if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
 			return false;
 	}
-	return n > 0 && n <= IA_SCOPE_MAX;
+	return n > 0 && n <= IA_SCOPE_MAX_CHARS;
 }
 
 static bool is_printable_ascii(const char *s, size_t max, bool allow_space)
@@ -648,8 +647,8 @@ static int parse_scopes(const ia_load_ctx *c, const cJSON *obj, ia_provider *p)
 	n = (size_t)cJSON_GetArraySize(arr);
 	if (n == 0)
 		return 0;
-	if (n > IA_SCOPES_MAX)
-		return load_fail(c, "default_scopes", "has more than %d scopes", IA_SCOPES_MAX);
+	if (n > IA_SCOPE_REQUEST_MAX_ITEMS)
+		return load_fail(c, "default_scopes", "has more than %d scopes", IA_SCOPE_REQUEST_MAX_ITEMS);
 	p->default_scopes = calloc(n, sizeof *p->default_scopes);
 	if (!p->default_scopes)
 		return load_fail(c, "default_scopes", "out of memory");
@@ -658,7 +657,7 @@ static int parse_scopes(const ia_load_ctx *c, const cJSON *obj, ia_provider *p)
 			return load_fail(c, "default_scopes", "must be an array of strings");
 		if (!is_scope_token(it->valuestring))
 			return load_fail(c, "default_scopes", "\"%.64s\" is not a valid scope token "
-					 "(RFC 6749 §3.3, at most %d characters)", it->valuestring, IA_SCOPE_MAX);
+					 "(RFC 6749 §3.3, at most %d characters)", it->valuestring, IA_SCOPE_MAX_CHARS);
 		if (strstr(it->valuestring, p->scope_separator))
 			return load_fail(c, "default_scopes", "\"%.64s\" holds the scope separator",
 					 it->valuestring);

@@ -13,6 +13,7 @@
 
 #include "ia_config.h"
 #include "ia_err.h"
+#include "ia_json.h"
 #include "ia_providers.h"
 #include "ia_test.h"
 
@@ -290,6 +291,16 @@ static void test_validation(void)
 	expect_fail(write_entry(OAUTH2 "\"token_url\": \"https://example.com/t\", "
 				"\"default_scopes\": [\"read write\"]"),
 		    "x.default_scopes", "scope holding the separator");
+	{
+		/* auth-start asks for at most IA_SCOPE_REQUEST_MAX_ITEMS: more defaults could never be asked for */
+		char entry[4096];
+		size_t off = (size_t)snprintf(entry, sizeof entry,
+					      OAUTH2 "\"token_url\": \"https://example.com/t\", \"default_scopes\": [");
+		for (int i = 0; i <= IA_SCOPE_REQUEST_MAX_ITEMS; i++)
+			off += (size_t)snprintf(entry + off, sizeof entry - off, "%s\"s%d\"", i ? "," : "", i);
+		snprintf(entry + off, sizeof entry - off, "]");
+		expect_fail(write_entry(entry), "x.default_scopes", "more default scopes than a request may ask for");
+	}
 	expect_fail(write_entry("\"auth_type\": \"saml\""), "x.auth_type", "unknown auth_type");
 	expect_fail(write_entry("\"auth_type\": 1"), "x.auth_type", "auth_type of the wrong type");
 	expect_fail(write_tmp("{\"x\": {\"auth_type\": \"api_key\"}}"), "x.display_name",
