@@ -487,10 +487,13 @@ describe('webhooks: details', () => {
 		assert.deepEqual(assertOk(await deliver(d)), { received: true, duplicate: false });
 		assert.equal(await sql(`SELECT payload ->> 'zen' FROM public.integration_events WHERE ${eventWhere('github', id)};`), 'exactly the limit');
 		// a body this size is compressed when stored: with lz4 (sql/009) where the server has it
+		// (a server built without lz4 offers no 'lz4' for default_toast_compression)
+		const hasLz4 = await sql(`SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression';`) === 't';
 		const lz4 = await sql(`SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.integration_events'::regclass
 			AND attname IN ('payload', 'body') AND attcompression = 'l';`);
-		assert.equal(lz4, '2', 'sql/009 sets lz4 on payload and body (Debian\'s PostgreSQL is built with lz4)');
-		assert.equal(await sql(`SELECT pg_column_compression(payload) FROM public.integration_events WHERE ${eventWhere('github', id)};`), 'lz4');
+		assert.equal(lz4, hasLz4 ? '2' : '0', `sql/009 sets lz4 on payload and body where the server has it (lz4: ${hasLz4})`);
+		assert.equal(await sql(`SELECT pg_column_compression(payload) FROM public.integration_events WHERE ${eventWhere('github', id)};`),
+			hasLz4 ? 'lz4' : 'pglz');
 		// one byte more is refused before anything is stored
 		const over = await githubDelivery({ body: bodyOfSize(MAX_BODY_BYTES + 1) });
 		assertError(await deliver(over), 413, 'payload_too_large');
