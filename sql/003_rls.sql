@@ -22,6 +22,8 @@ $$;
 -- What users may change themselves; events and jobs are written by the service.
 GRANT INSERT, UPDATE, DELETE ON public.integrations, public.credentials, public.integration_logs,
 	public.oauth_states, public.integration_webhooks TO authenticated;
--- A job or event created inside a user's request (same transaction as its cause).
-GRANT INSERT ON public.integration_sync_jobs, public.integration_events TO authenticated;
+-- A job created inside a user's request (same transaction as its cause).
+-- Events are written by the webhook route alone, as the service
+-- (sql/011_service_written_events.sql).
+GRANT INSERT ON public.integration_sync_jobs TO authenticated;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO authenticated, service_role;

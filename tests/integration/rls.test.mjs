@@ -69,8 +69,6 @@ describe('RLS as the authenticated role', () => {
 			VALUES (${lit(a.id)}, ${lit(i)}, 'github', 'k', 'v1.x')`,
 		integration_logs: (i) => `INSERT INTO public.integration_logs (integration_id, user_id, action, message)
 			VALUES (${lit(i)}, ${lit(a.id)}, 'forged', 'forged')`,
-		integration_events: (i) => `INSERT INTO public.integration_events (provider, event_id, integration_id, user_id)
-			VALUES ('github', gen_random_uuid()::text, ${lit(i)}, ${lit(a.id)})`,
 		integration_sync_jobs: (i) => `INSERT INTO public.integration_sync_jobs (kind, integration_id, user_id)
 			VALUES ('bootstrap', ${lit(i)}, ${lit(a.id)})`,
 	};
@@ -89,6 +87,13 @@ describe('RLS as the authenticated role', () => {
 			}
 		});
 	}
+
+	test('integration_events: a user cannot store an event (it could claim a delivery\'s id before the provider sends it)', () => {
+		const r = asUserTry(a.id, `INSERT INTO public.integration_events (provider, event_id, user_id)
+			VALUES ('github', gen_random_uuid()::text, ${lit(a.id)});`);
+		assert.equal(r.ok, false, 'a user stored an event');
+		assert.match(r.err, /permission denied/i);
+	});
 
 	test('integration_webhooks: one\'s webhook row cannot be moved onto another user\'s integration', () => {
 		const moved = asUserTry(a.id, `${ownRowFor.integration_webhooks(ia.id)};
