@@ -443,8 +443,12 @@ function describe(r) {
 
 const roundText = (round) => (cfg.rounds > 1 ? ` (round ${round}/${cfg.rounds})` : '');
 
-// Several rounds of one measurement as one: the mean rate and median, the
-// worst p99 (a tail seen once is a tail), CPU per request over all requests.
+// Several rounds of one measurement as one: the mean rate, the mean of the
+// rounds' medians, the worst p99 (a tail seen once is a tail), CPU per
+// request over all requests. A latency a round could not measure (null)
+// counts in neither.
+const mean = (xs) => (xs.length ? round2(xs.reduce((a, b) => a + b, 0) / xs.length) : null);
+
 function combineRuns(runs) {
 	if (runs.length === 1) return { ...runs[0], rounds_rps: [round1(runs[0].rps)] };
 	const sum = (f) => runs.reduce((acc, r) => acc + (r[f] || 0), 0);
@@ -459,8 +463,8 @@ function combineRuns(runs) {
 	return {
 		rps: sum('rps') / runs.length,
 		requests, errors: sum('errors'), socket_errors: sum('socket_errors'), failed: sum('failed'),
-		p50_ms: round2(sum('p50_ms') / runs.length),
-		p99_ms: Math.max(...runs.map((r) => r.p99_ms)),
+		p50_ms: mean(runs.map((r) => r.p50_ms).filter((v) => v != null)),
+		p99_ms: runs.some((r) => r.p99_ms != null) ? Math.max(...runs.filter((r) => r.p99_ms != null).map((r) => r.p99_ms)) : null,
 		cpu_us: cpu, stored, rounds_rps: runs.map((r) => round1(r.rps)),
 	};
 }
