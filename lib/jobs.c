@@ -235,16 +235,18 @@ static int run_webhook(ia_app *app, const ia_job *job, char *why, size_t why_siz
 	if (ia_db_begin(&app->db, NULL, &err) == 0) {
 		PGresult *res = ia_db_exec(&app->db,
 			/* the account ids as one array: "= ANY (array)" is an index
-			 * condition on integrations_provider_account_idx, where an IN
+			 * condition on integrations_provider_account_id_idx, where an IN
 			 * list of the event's fields became an OR the planner could only
-			 * filter with, over every integration of the provider */
+			 * filter with, over every integration of the provider. account_id
+			 * is the account the service established (sql/012), not one a
+			 * user wrote into metadata. */
 			"WITH ev AS (SELECT e.provider, ARRAY[e.payload ->> 'account', e.payload ->> 'team_id',"
 			"   e.payload #>> '{team,id}', e.payload #>> '{installation,id}',"
 			"   e.payload #>> '{organization,id}'] AS accounts"
 			"  FROM public.integration_events e"
 			"  WHERE e.id = $1::uuid AND e.integration_id IS NULL AND e.payload IS NOT NULL),"
 			" r AS (SELECT i.id, i.user_id FROM ev JOIN public.integrations i ON i.provider = ev.provider"
-			"  AND coalesce(i.metadata #>> '{account,id}', i.metadata ->> 'account_id') = ANY (ev.accounts)"
+			"  AND i.account_id = ANY (ev.accounts)"
 			"  WHERE i.status <> 'revoked' ORDER BY i.updated_at DESC LIMIT 1)"
 			" UPDATE public.integration_events e SET processed_at = now(),"
 			"  integration_id = coalesce(e.integration_id, (SELECT id FROM r)),"

@@ -1,5 +1,4 @@
--- The webhook job links an event to the integration whose account the body
--- names (lib/jobs.c run_webhook): without this each job scanned every
--- integration of the provider.
-CREATE INDEX IF NOT EXISTS integrations_provider_account_idx
-	ON public.integrations (provider, (coalesce(metadata #>> '{account,id}', metadata ->> 'account_id')));
+-- Superseded by sql/012_trusted_account_link.sql: the webhook job links an
+-- event through integrations.account_id (indexed there), no longer through an
+-- account named in metadata, which users may write. Its index goes.
+DROP INDEX IF EXISTS public.integrations_provider_account_idx;

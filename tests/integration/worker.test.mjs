@@ -26,8 +26,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import {
-	ENV, INTAUTHCTL, PG_PORT, PG_SOCKET_DIR, ROOT, STACK_DIR, apiKeyBody, assertOk, connectTestOidc, lit, logTail,
-	newUser, pgBinDir, poll, procStat, sleep, storeCredentials,
+	ENV, INTAUTHCTL, PG_PORT, PG_SOCKET_DIR, ROOT, STACK_DIR, apiKeyBody, asUser, assertOk, connectTestOidc, lit, logTail,
+	newUser, pgBinDir, poll, procStat, serviceToken, sleep, storeCredentials,
 } from './lib.mjs';
 import { setMode, stats } from '../oauth/consent.mjs';
 
@@ -315,10 +315,23 @@ test('a lease shorter than two provider calls is refused at start', async () => 
 });
 
 test('50 webhook jobs queued in one statement, the stack\'s worker and another: each runs exactly once', async () => {
-	// an integration whose account half of the events name
+	// an integration whose account half of the events name, vouched for by the
+	// application's backend (service role)
 	const u = newUser();
 	const acct = `acct_${randomBytes(8).toString('hex')}`;
-	const iid = assertOk(await storeCredentials(u.token, apiKeyBody({ provider: 'stripe', metadata: { account_id: acct } }))).integration.id;
+	const iid = assertOk(await storeCredentials(serviceToken(),
+		{ ...apiKeyBody({ provider: 'stripe', metadata: { account_id: acct } }), user_id: u.id })).integration.id;
+	// two users who claim that account themselves, later (the newer integration
+	// would win the link): through storeCredentials, and through the Data API
+	const claimer = newUser();
+	const claimed = assertOk(await storeCredentials(claimer.token, apiKeyBody({ provider: 'stripe', metadata: { account_id: acct } }))).integration.id;
+	const rewriter = newUser();
+	const rewritten = assertOk(await storeCredentials(rewriter.token, apiKeyBody({ provider: 'stripe' }))).integration.id;
+	asUser(rewriter.id, `UPDATE public.integrations SET metadata = jsonb_build_object('account', jsonb_build_object('id', ${lit(acct)}))
+		WHERE id = ${lit(rewritten)};`, { commit: true });
+	assert.equal(psql(`SELECT string_agg(coalesce(account_id, '-'), ',' ORDER BY created_at) FROM public.integrations
+		WHERE id IN (${lit(iid)}, ${lit(claimed)}, ${lit(rewritten)});`), `${acct},-,-`,
+	'only the service-written account links');
 	const tag = randomBytes(6).toString('hex');
 	const stackLogStart = readFileSync(STACK_WORKER_LOG, 'utf8').length;
 	await withWorker('once', { WORKER_POLL_MS: '200', WORKER_BACKOFF_BASE_MS: '200' }, 3, async (w) => {
