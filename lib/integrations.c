@@ -195,17 +195,21 @@ static int collect_credentials(enum ia_auth_type type, const cJSON *creds, store
 static const char SQL_STORE[] =
 	"WITH i AS ("
 	" INSERT INTO public.integrations AS t (user_id, provider, connection, auth_type, status,"
-	"  scopes, expires_at, metadata, provider_params)"
+	"  scopes, expires_at, metadata, provider_params, account_id)"
 	" VALUES ($1, $2, $3, $4, 'connected', ARRAY(SELECT jsonb_array_elements_text($5::jsonb)),"
 	"  CASE WHEN $6::text IS NOT NULL THEN $6::timestamptz"
 	"       WHEN $7::text LIKE '@%' THEN to_timestamp(substr($7, 2)::double precision)"
 	"       WHEN $7::text IS NOT NULL THEN now() + make_interval(secs => $7::double precision)"
 	"  END,"
-	"  coalesce($8::jsonb, '{}'), coalesce($15::jsonb, '{}'))"
+	"  coalesce($8::jsonb, '{}'), coalesce($15::jsonb, '{}'),"
+	/* the account webhook events link through: the service's word only (a
+	 * user's is dropped by the trigger of sql/012) */
+	"  coalesce($8::jsonb #>> '{account,id}', $8::jsonb ->> 'account_id'))"
 	" ON CONFLICT (user_id, provider, connection) DO UPDATE SET"
 	"  auth_type = excluded.auth_type, status = 'connected', scopes = excluded.scopes,"
 	"  expires_at = excluded.expires_at,"
 	"  metadata = CASE WHEN $8::jsonb IS NULL THEN t.metadata ELSE excluded.metadata END,"
+	"  account_id = CASE WHEN $8::jsonb IS NULL THEN t.account_id ELSE excluded.account_id END,"
 	"  last_error = NULL, refresh_failures = 0, first_failure_at = NULL,"
 	"  next_refresh_at = NULL, updated_at = now(),"
 	"  provider_params = coalesce($15::jsonb, t.provider_params)"

@@ -197,6 +197,8 @@ static int run_bootstrap(ia_app *app, const ia_job *job, char *why, size_t why_s
 					   "  FROM public.integrations WHERE id = $1::uuid)"
 					   " UPDATE public.integrations SET metadata = metadata ||"
 					   "  jsonb_build_object('account', $2::jsonb),"
+					   /* what the provider said, never a key a user wrote */
+					   "  account_id = $2::jsonb ->> 'id',"
 					   "  last_health_check_at = now(), updated_at = now() WHERE id = $1::uuid",
 					   2, params, &err);
 		if (res && ia_db_commit(&app->db, &err) == 0)

@@ -7,9 +7,11 @@
 -- that customer's events, delivered under the app-wide secret, to the user's
 -- integration, where RLS shows them to him.
 --
--- integrations.account_id holds the linking account. A trigger derives it from
--- metadata on the service's writes and keeps it as it was on the
--- authenticated role's, whatever they set.
+-- integrations.account_id holds the linking account. Only the service sets it,
+-- explicitly (storeCredentials with the service role, from the metadata the
+-- backend sent; the bootstrap job, from the provider's answer); it is never
+-- derived later from metadata, which the user may have rewritten meanwhile. A
+-- trigger keeps it as it was on any write of the authenticated role.
 DO $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'public.integrations'::regclass
@@ -28,8 +30,6 @@ LANGUAGE plpgsql AS $$
 BEGIN
 	IF current_user = 'authenticated' THEN
 		NEW.account_id := CASE WHEN TG_OP = 'UPDATE' THEN OLD.account_id END;
-	ELSE
-		NEW.account_id := coalesce(NEW.metadata #>> '{account,id}', NEW.metadata ->> 'account_id');
 	END IF;
 	RETURN NEW;
 END

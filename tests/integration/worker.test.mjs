@@ -329,6 +329,9 @@ test('50 webhook jobs queued in one statement, the stack\'s worker and another: 
 	const rewritten = assertOk(await storeCredentials(rewriter.token, apiKeyBody({ provider: 'stripe' }))).integration.id;
 	asUser(rewriter.id, `UPDATE public.integrations SET metadata = jsonb_build_object('account', jsonb_build_object('id', ${lit(acct)}))
 		WHERE id = ${lit(rewritten)};`, { commit: true });
+	// a later write of the service (a refresh's outcome, healthCheck) must not
+	// take the account the user wrote into metadata
+	psql(`UPDATE public.integrations SET status = 'connected', updated_at = now() WHERE id IN (${lit(claimed)}, ${lit(rewritten)});`);
 	assert.equal(psql(`SELECT string_agg(coalesce(account_id, '-'), ',' ORDER BY created_at) FROM public.integrations
 		WHERE id IN (${lit(iid)}, ${lit(claimed)}, ${lit(rewritten)});`), `${acct},-,-`,
 	'only the service-written account links');
