@@ -95,6 +95,22 @@ describe('RLS as the authenticated role', () => {
 		assert.match(r.err, /permission denied/i);
 	});
 
+	test('integration_sync_jobs: a user\'s own job takes the queue\'s defaults; service kinds are refused', () => {
+		const row = asUser(a.id, `INSERT INTO public.integration_sync_jobs (kind, user_id, attempts, max_attempts, run_at,
+			status, locked_by, locked_until) VALUES ('revoke_retry', ${lit(a.id)}, 2147483647, 2147483647, '-infinity',
+			'running', 'me', 'infinity') RETURNING concat_ws('|', status, attempts, max_attempts, run_at > now() - interval '1 minute',
+			coalesce(locked_by, '-'), coalesce(locked_until::text, '-'));`);
+		assert.equal(row, 'queued|0|10|t|-|-', 'a user chose the queue\'s own columns');
+		for (const kind of ['refresh', 'webhook']) {
+			const r = asUserTry(a.id, `INSERT INTO public.integration_sync_jobs (kind, user_id) VALUES (${lit(kind)}, ${lit(a.id)});`);
+			assert.equal(r.ok, false, `a user queued a ${kind} job`);
+			assert.match(r.err, /queued by the service only/);
+		}
+		const big = asUserTry(a.id, `INSERT INTO public.integration_sync_jobs (kind, user_id, payload)
+			VALUES ('revoke_retry', ${lit(a.id)}, jsonb_build_object('x', repeat('a', 70000)));`);
+		assert.equal(big.ok, false, 'a 70 KB payload was queued');
+	});
+
 	test('integration_webhooks: one\'s webhook row cannot be moved onto another user\'s integration', () => {
 		const moved = asUserTry(a.id, `${ownRowFor.integration_webhooks(ia.id)};
 			UPDATE public.integration_webhooks SET integration_id = ${lit(ib.id)} WHERE integration_id = ${lit(ia.id)};`);
