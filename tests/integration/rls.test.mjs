@@ -111,6 +111,17 @@ describe('RLS as the authenticated role', () => {
 		assert.equal(big.ok, false, 'a 70 KB payload was queued');
 	});
 
+	test('integration_sync_jobs: a user sees his jobs\' progress, not their payload (a sealed credential to replay)', () => {
+		const status = asUser(a.id, `INSERT INTO public.integration_sync_jobs (kind, user_id, payload)
+			VALUES ('revoke_retry', ${lit(a.id)}, '{"secret":"v1.sealed"}') RETURNING status;`);
+		assert.equal(status, 'queued');
+		const r = asUserTry(a.id, `INSERT INTO public.integration_sync_jobs (kind, user_id, payload)
+			VALUES ('revoke_retry', ${lit(a.id)}, '{"secret":"v1.sealed"}');
+			SELECT payload FROM public.integration_sync_jobs;`);
+		assert.equal(r.ok, false, 'a user read a job\'s payload');
+		assert.match(r.err, /permission denied/i);
+	});
+
 	test('integration_webhooks: one\'s webhook row cannot be moved onto another user\'s integration', () => {
 		const moved = asUserTry(a.id, `${ownRowFor.integration_webhooks(ia.id)};
 			UPDATE public.integration_webhooks SET integration_id = ${lit(ib.id)} WHERE integration_id = ${lit(ia.id)};`);
