@@ -1,8 +1,8 @@
 -- A row that points at an integration belongs to that integration's owner.
 --
 -- RLS pins a row's user_id to the caller, and the signed-in user may write
--- integration_webhooks, credentials and integration_logs (and insert events
--- and jobs) through the Data API. A foreign key on integration_id alone only
+-- integration_webhooks, credentials and integration_logs (and insert jobs)
+-- through the Data API; the service writes the other links. A foreign key on integration_id alone only
 -- says the integration exists, so a user could point their own webhook row
 -- (signed with their own secret) at another user's integration and have
 -- forged events stored and processed under it. Keying the link on

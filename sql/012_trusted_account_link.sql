@@ -11,7 +11,8 @@
 -- explicitly (storeCredentials with the service role, from the metadata the
 -- backend sent; the bootstrap job, from the provider's answer); it is never
 -- derived later from metadata, which the user may have rewritten meanwhile. A
--- trigger keeps it as it was on any write of the authenticated role.
+-- trigger keeps it as it was on any write of the authenticated role; its WHEN
+-- clause spares the service's writes (every refresh) the PL/pgSQL call.
 DO $$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'public.integrations'::regclass
@@ -28,16 +29,15 @@ $$;
 CREATE OR REPLACE FUNCTION intauth.integrations_account_id() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-	IF current_user = 'authenticated' THEN
-		NEW.account_id := CASE WHEN TG_OP = 'UPDATE' THEN OLD.account_id END;
-	END IF;
+	NEW.account_id := CASE WHEN TG_OP = 'UPDATE' THEN OLD.account_id END;
 	RETURN NEW;
 END
 $$;
 
 DROP TRIGGER IF EXISTS integrations_account_id ON public.integrations;
 CREATE TRIGGER integrations_account_id BEFORE INSERT OR UPDATE ON public.integrations
-	FOR EACH ROW EXECUTE FUNCTION intauth.integrations_account_id();
+	FOR EACH ROW WHEN (current_user = 'authenticated')
+	EXECUTE FUNCTION intauth.integrations_account_id();
 
 CREATE INDEX IF NOT EXISTS integrations_provider_account_id_idx
 	ON public.integrations (provider, account_id) WHERE account_id IS NOT NULL;

@@ -9,9 +9,6 @@
 CREATE OR REPLACE FUNCTION intauth.user_queued_job() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-	IF current_user <> 'authenticated' THEN
-		RETURN NEW;
-	END IF;
 	IF NEW.kind NOT IN ('revoke_retry', 'bootstrap') THEN
 		RAISE EXCEPTION 'jobs of kind % are queued by the service only', NEW.kind
 			USING ERRCODE = 'insufficient_privilege';
@@ -34,5 +31,8 @@ END
 $$;
 
 DROP TRIGGER IF EXISTS integration_sync_jobs_user_queued ON public.integration_sync_jobs;
+-- the WHEN clause: the service's own inserts (a job per webhook delivery)
+-- never pay for the PL/pgSQL call
 CREATE TRIGGER integration_sync_jobs_user_queued BEFORE INSERT ON public.integration_sync_jobs
-	FOR EACH ROW EXECUTE FUNCTION intauth.user_queued_job();
+	FOR EACH ROW WHEN (current_user = 'authenticated')
+	EXECUTE FUNCTION intauth.user_queued_job();
