@@ -20,21 +20,27 @@ static const char b64_url[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 static const char hex_digits[] = "0123456789abcdef";
 
-/* Value of c in the chosen alphabet, or -1. Not constant-time: the secrets that
- * pass through here (keys) are decoded once at start, not per request. */
+/* All-ones when lo <= x <= hi, else 0, without a branch (x, lo, hi < 256). */
+static unsigned ct_in_range(unsigned x, unsigned lo, unsigned hi)
+{
+	return 0u - ((((lo - 1u - x) & (x - hi - 1u)) >> 8) & 1u);
+}
+
+/* Value of c in the chosen alphabet, or -1. Branch-free and table-free, so
+ * the time taken says nothing about the character: webhook secrets and keys
+ * are decoded here, some of them on every request. */
 static int ia_b64_value(unsigned char c, bool url)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == (url ? '-' : '+'))
-		return 62;
-	if (c == (url ? '_' : '/'))
-		return 63;
-	return -1;
+	unsigned x = c;
+	unsigned upper = ct_in_range(x, 'A', 'Z'), lower = ct_in_range(x, 'a', 'z');
+	unsigned digit = ct_in_range(x, '0', '9');
+	unsigned c62 = ct_in_range(x, url ? '-' : '+', url ? '-' : '+');
+	unsigned c63 = ct_in_range(x, url ? '_' : '/', url ? '_' : '/');
+	unsigned ok = upper | lower | digit | c62 | c63;
+	unsigned v = (upper & (x - 'A')) | (lower & (x - 'a' + 26)) | (digit & (x - '0' + 52)) |
+		     (c62 & 62u) | (c63 & 63u);
+
+	return (int)(v & ok & 63u) - (int)(~ok & 1u);
 }
 
 static int ia_b64_encode_alpha(const unsigned char *in, size_t n, char *out, size_t out_size,
@@ -113,10 +119,13 @@ static long ia_b64_decode_alpha(const char *in, size_t n, unsigned char *out, si
 	if (len > out_size || (len && !out))
 		return -1;
 
-	/* validation pass: alphabet, and zero bits after the last whole byte */
+	/* validation pass: alphabet, and zero bits after the last whole byte;
+	 * the whole input is read whatever it holds (see ia_b64_value) */
+	int invalid = 0;
 	for (size_t i = 0; i < data; i++)
-		if (ia_b64_value((unsigned char)in[i], url) < 0)
-			return -1;
+		invalid |= ia_b64_value((unsigned char)in[i], url);
+	if (invalid < 0)
+		return -1;
 	if (data % 4 == 2 && (ia_b64_value((unsigned char)in[data - 1], url) & 0x0f))
 		return -1;
 	if (data % 4 == 3 && (ia_b64_value((unsigned char)in[data - 1], url) & 0x03))
@@ -169,24 +178,27 @@ int ia_hex_encode(const unsigned char *in, size_t n, char *out, size_t out_size)
 	return 0;
 }
 
+/* Value of a hex digit, or -1; branch-free like ia_b64_value (keys are hex). */
 static int ia_hex_value(unsigned char c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	unsigned x = c;
+	unsigned digit = ct_in_range(x, '0', '9'), lower = ct_in_range(x, 'a', 'f');
+	unsigned upper = ct_in_range(x, 'A', 'F');
+	unsigned ok = digit | lower | upper;
+	unsigned v = (digit & (x - '0')) | (lower & (x - 'a' + 10)) | (upper & (x - 'A' + 10));
+
+	return (int)(v & ok & 15u) - (int)(~ok & 1u);
 }
 
 long ia_hex_decode(const char *in, size_t n, unsigned char *out, size_t out_size)
 {
 	if ((!in && n) || n % 2 != 0 || n / 2 > out_size || n / 2 > LONG_MAX || (n && !out))
 		return -1;
+	int invalid = 0;
 	for (size_t i = 0; i < n; i++)
-		if (ia_hex_value((unsigned char)in[i]) < 0)
-			return -1;
+		invalid |= ia_hex_value((unsigned char)in[i]);
+	if (invalid < 0)
+		return -1;
 	for (size_t i = 0; i < n; i += 2)
 		out[i / 2] = (unsigned char)(ia_hex_value((unsigned char)in[i]) << 4 |
 					     ia_hex_value((unsigned char)in[i + 1]));

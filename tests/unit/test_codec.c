@@ -120,6 +120,45 @@ static void test_base64(void)
 	CHECK(ok, "base64 and base64url round-trip all byte values");
 }
 
+/* Every character in every position: the branch-free digit decoders must agree
+ * with a plain alphabet lookup, and with libsodium's decoder on ASCII (this
+ * libsodium takes some bytes >= 0x80 as digits, which a strict decoder must not). */
+static void test_digit_values(void)
+{
+	static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char hexd[] = "0123456789abcdefABCDEF";
+	bool ok = true;
+
+	for (int c = 1; c < 256; c++) {
+		for (int pos = 0; pos < 4 && c != '='; pos++) { /* padding: test_base64 */
+			char in[5] = "AAAA";
+			unsigned char out[3], ref[3];
+			size_t ref_len = 0;
+			in[pos] = (char)c;
+			const char *hit = strchr(std, c);
+			long r = ia_b64_decode(in, 4, out, sizeof out);
+			int sr = sodium_base642bin(ref, sizeof ref, in, 4, NULL, &ref_len, NULL,
+						   sodium_base64_VARIANT_ORIGINAL);
+			ok &= hit ? r == 3 && (sr == 0 && ref_len == 3 && memcmp(out, ref, 3) == 0)
+				  : r == -1 && (sr != 0 || c >= 0x80);
+			hit = strchr(url, c);
+			r = ia_b64url_decode(in, 4, out, sizeof out);
+			sr = sodium_base642bin(ref, sizeof ref, in, 4, NULL, &ref_len, NULL,
+					       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			ok &= hit ? r == 3 && (sr == 0 && ref_len == 3 && memcmp(out, ref, 3) == 0)
+				  : r == -1 && (sr != 0 || c >= 0x80);
+		}
+		char hx[3] = { '0', (char)c, 0 };
+		unsigned char b = 0;
+		const char *hit = strchr(hexd, c);
+		long r = ia_hex_decode(hx, 2, &b, 1);
+		int want = !hit ? -1 : c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+		ok &= hit ? r == 1 && b == want : r == -1;
+	}
+	CHECK(ok, "base64, base64url and hex digits agree with a lookup and with libsodium for all 255 bytes");
+}
+
 static void test_hex(void)
 {
 	unsigned char out[8];
@@ -226,6 +265,7 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	test_base64();
+	test_digit_values();
 	test_hex();
 	test_url();
 	test_uuid();
