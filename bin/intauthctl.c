@@ -395,9 +395,12 @@ out:
 }
 
 /* rotate-keys (SPEC §6): one pass of ia_rotate_keys, its counts per table.
- * Exit 0 when nothing remains under an old key, 3 when rows remain (locked
- * meanwhile, written by a program still on the old key, or not decryptable:
- * see the counts; run again), 1 on an error (what was committed stays). */
+ * Exit 0 when nothing remains under an old key; 3 when rows remain that a
+ * re-run will take (locked meanwhile, or written by a program still on the old
+ * key); 4 when rows do not open with any key of the ring (their ids are in the
+ * rotate_decrypt_failed log lines): running again will not rotate them, and
+ * the key they need must not be dropped before someone looks at them; 1 on an
+ * error (what was committed stays). */
 static int cmd_rotate_keys(int argc, char **argv)
 {
 	long batch = IA_ROTATE_BATCH_DEFAULT;
@@ -424,12 +427,13 @@ static int cmd_rotate_keys(int argc, char **argv)
 				"revoke_retry_jobs" };
 	const ia_rotate_table_counts *per[] = { &c.credentials, &c.webhooks, &c.oauth_states,
 						&c.revoke_jobs };
-	long rotated = 0, remaining = 0;
+	long rotated = 0, remaining = 0, undecryptable = 0;
 	for (size_t i = 0; i < 4; i++) {
 		printf("%-22s rotated %ld changed %ld failed %ld remaining %ld\n", names[i],
 		       per[i]->rotated, per[i]->changed, per[i]->failed, per[i]->remaining);
 		rotated += per[i]->rotated;
 		remaining += per[i]->remaining;
+		undecryptable += per[i]->failed;
 	}
 	ia_app_release(&app);
 	if (failed) {
@@ -438,8 +442,10 @@ static int cmd_rotate_keys(int argc, char **argv)
 		return 1;
 	}
 	printf("done: %ld rotated in %ld batches; %ld remaining under an old key%s\n", rotated,
-	       c.batches, remaining, remaining ? " (run again)" : "");
-	return remaining ? 3 : 0;
+	       c.batches, remaining,
+	       undecryptable ? " (some do not decrypt: see the rotate_decrypt_failed lines; keep the old keys)"
+	       : remaining ? " (run again)" : "");
+	return undecryptable ? 4 : remaining ? 3 : 0;
 }
 
 static int cmd_health_check(void)

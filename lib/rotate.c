@@ -6,6 +6,11 @@
  * rows not under the current key with FOR UPDATE SKIP LOCKED, open and re-seal
  * each with its own row context, write them back in one statement whose
  * WHERE clause also names the old ciphertext (compare-and-set), commit.
+ *
+ * What is under which key is read from the envelope itself, never from the
+ * key_id column beside it: the column is only a hint (the owner's role may
+ * write it), and trusting it would report a row done that still needs the
+ * old key, which the operator then drops.
  */
 #include "ia_rotate.h"
 
@@ -26,6 +31,10 @@
 /* one row of the update list: an id, two envelopes of at most this, punctuation */
 #define ENVELOPE_MAX ((size_t)(IA_SECRET_MAX + 64) / 3 * 4 + 64)
 #define UPDATE_ROW_MAX (2 * ENVELOPE_MAX + 128)
+/* one UPDATE's JSON parameter: past this a batch ends early (the rest of its
+ * claimed rows come in the next one), so large secrets never push a statement
+ * towards PostgreSQL's 1 GB limit or the client's memory */
+#define UPDATE_BYTES_MAX ((size_t)16 << 20)
 
 _Static_assert(IA_CREDENTIAL_CONTEXT_MAX <= CONTEXT_MAX, "context buffers");
 
@@ -50,7 +59,7 @@ static const rotate_table tables[] = {
 		/* the integration's user and provider: what the readers bind with */
 		"SELECT c.id::text, c.secret, c.id::text, i.user_id::text, i.provider"
 		" FROM public.credentials c JOIN public.integrations i ON i.id = c.integration_id"
-		" WHERE c.key_id <> $1 AND c.id > $2::uuid"
+		" WHERE left(c.secret, 12) <> 'v1.' || $1 || '.' AND c.id > $2::uuid"
 		" ORDER BY c.id LIMIT $3::int FOR UPDATE OF c SKIP LOCKED",
 		"UPDATE public.credentials c SET key_id = $1, secret = r.new"
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
@@ -61,7 +70,7 @@ static const rotate_table tables[] = {
 		"integration_webhooks", "00000000-0000-0000-0000-000000000000",
 		"SELECT w.id::text, w.secrets, w.id::text, w.user_id::text, w.provider"
 		" FROM public.integration_webhooks w"
-		" WHERE w.key_id <> $1 AND w.id > $2::uuid"
+		" WHERE left(w.secrets, 12) <> 'v1.' || $1 || '.' AND w.id > $2::uuid"
 		" ORDER BY w.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.integration_webhooks w SET key_id = $1, secrets = r.new"
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
@@ -103,8 +112,8 @@ static const rotate_table tables[] = {
 };
 
 static const char *const count_sql[] = {
-	"SELECT count(*) FROM public.credentials WHERE key_id <> $1",
-	"SELECT count(*) FROM public.integration_webhooks WHERE key_id <> $1",
+	"SELECT count(*) FROM public.credentials WHERE left(secret, 12) <> 'v1.' || $1 || '.'",
+	"SELECT count(*) FROM public.integration_webhooks WHERE left(secrets, 12) <> 'v1.' || $1 || '.'",
 	"SELECT count(*) FROM public.oauth_states WHERE code_verifier IS NOT NULL"
 	" AND left(code_verifier, 12) <> 'v1.' || $1 || '.' AND used_at IS NULL AND expires_at > now()",
 	"SELECT count(*) FROM public.integration_sync_jobs WHERE kind = 'revoke_retry'"
@@ -129,7 +138,7 @@ static int rotate_batch(ia_app *app, const rotate_table *t, const char *kid, con
 	const char *sel_params[] = { kid, last, limit };
 	PGresult *res = NULL, *upd = NULL;
 	ia_buf json;
-	long claimed = 0, written = 0, attempted = 0;
+	long claimed = 0, written = 0, attempted = 0, processed = 0;
 	int rc = -1;
 
 	ia_buf_init(&json, 0);
@@ -142,12 +151,12 @@ static int rotate_batch(ia_app *app, const rotate_table *t, const char *kid, con
 		rc = ia_db_commit(&app->db, err) ? -1 : 0;
 		goto out;
 	}
-	ia_buf_init(&json, (size_t)claimed * UPDATE_ROW_MAX + 16);
+	ia_buf_init(&json, UPDATE_BYTES_MAX + UPDATE_ROW_MAX + 16);
 	if (ia_buf_putc(&json, '[')) {
 		ia_err_oom(err);
 		goto out;
 	}
-	for (long i = 0; i < claimed; i++) {
+	for (long i = 0; i < claimed && json.len < UPDATE_BYTES_MAX; i++, processed++) {
 		const char *id = PQgetvalue(res, (int)i, 0), *old_env = PQgetvalue(res, (int)i, 1);
 		char context[CONTEXT_MAX], *plain = NULL, *sealed = NULL;
 		size_t plain_len = 0;
@@ -189,7 +198,7 @@ static int rotate_batch(ia_app *app, const rotate_table *t, const char *kid, con
 	/* only now, after the commit, do the counts say it happened */
 	c->rotated += written;
 	c->changed += attempted - written;
-	snprintf(last, 40, "%s", PQgetvalue(res, (int)claimed - 1, 0));
+	snprintf(last, 40, "%s", PQgetvalue(res, (int)processed - 1, 0));
 	rc = 1;
 out:
 	if (rc < 0)

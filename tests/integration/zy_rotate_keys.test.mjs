@@ -26,7 +26,7 @@ import { promisify } from 'node:util';
 import { consent } from '../oauth/consent.mjs';
 import {
 	ENV_FILE, INTAUTHCTL, PG_PORT, PG_SOCKET_DIR, ROOT, apiKeyBody, assertOk, basicBody, fn, get,
-	getCredentials, lit, logTail, newUser, oauthBody, poll, post, psql, readEnvFile, serviceToken, show,
+	asUser, getCredentials, lit, logTail, newUser, oauthBody, poll, post, psql, readEnvFile, serviceToken, show,
 	storeCredentials,
 } from './lib.mjs';
 
@@ -53,10 +53,10 @@ async function intauthctl(args, { key, previous } = {}) {
 }
 
 /** rotate-keys: exit code, the current kid and the counts per table. */
-async function rotateKeys(keys, batch = 5) {
+async function rotateKeys(keys, { batch = 5, codes = [0, 3] } = {}) {
 	const r = await intauthctl(['rotate-keys', '--batch', String(batch)], keys);
 	const what = `rotate-keys exited ${r.code}\n${r.stdout}\n${r.stderr}`;
-	assert.ok(r.code === 0 || r.code === 3, what);
+	assert.ok(codes.includes(r.code), what);
 	const kid = /current key ([0-9a-f]{8})/.exec(r.stdout)?.[1];
 	assert.ok(kid, what);
 	const tables = {};
@@ -225,6 +225,13 @@ describe('intauthctl rotate-keys', () => {
 		mark('flows and revoke_retry job ready');
 		// --- rotate while writers keep storing under the old key ------------
 		const keys = [...latest.keys()];
+		// one row the writers leave alone: its old ciphertext is put back later
+		// under a key_id column that claims the new key
+		const liarBody = apiKeyBody({ connection: 'rot-liar' });
+		await store(users[0], liarBody, `${users[0].id}|${liarBody.provider}|rot-liar`);
+		const liarRow = psql(`SELECT c.id || ' ' || c.secret FROM public.credentials c JOIN public.integrations i`
+			+ ` ON i.id = c.integration_id WHERE i.user_id = ${lit(users[0].id)} AND i.connection = 'rot-liar';`).split(' ');
+		assert.equal(kidOf(liarRow[1]), oldKid);
 		let rotating = true;
 		let written = 0;
 		let fresh = 0;
@@ -265,6 +272,12 @@ describe('intauthctl rotate-keys', () => {
 		assert.ok(first.tables.oauth_states.rotated >= 2, `the in-flight verifiers were not rotated: ${first.what}`);
 		assert.ok(first.tables.revoke_retry_jobs.rotated >= 1, `the revoke_retry job was not rotated: ${first.what}`);
 
+		// the key_id column is the owner's to write (RLS lets him update his
+		// own row): a column naming the new key must not hide an old envelope
+		asUser(users[0].id, `UPDATE public.credentials SET key_id = ${lit(first.kid)}, secret = ${lit(liarRow[1])}`
+			+ ` WHERE id = ${lit(liarRow[0])};`, { commit: true });
+		assert.equal(psql(`SELECT key_id || ' ' || left(secret, 12) FROM public.credentials WHERE id = ${lit(liarRow[0])};`),
+			`${first.kid} v1.${oldKid}.`, 'the owner could not put the old envelope back');
 		// what programs still on the old key wrote meanwhile is picked up by a re-run
 		const leftBefore = Number(psql(`SELECT count(*) FROM public.credentials WHERE ${ours} AND key_id <> ${lit(first.kid)};`));
 		const second = await rotateKeys({ key: newKey, previous: OLD_KEY });
@@ -277,6 +290,18 @@ describe('intauthctl rotate-keys', () => {
 		assert.equal(kidOf(psql(`SELECT secret FROM public.credentials WHERE integration_id = ${lit(control.id)};`)), first.kid);
 		assert.equal(kidOf(jobRow()[2]), first.kid, 'the revoke_retry credential is not under the new key');
 		assert.equal(hookKid(), `${first.kid} ${first.kid}`, 'the webhook secrets are not under the new key');
+
+		// a row no key of the ring opens is not "run again" (exit 3): it is
+		// reported apart (exit 4), with its id, and left as it is
+		const junkBody = apiKeyBody({ connection: 'rot-junk' });
+		const junkIntegration = assertOk(await storeCredentials(users[1].token, junkBody)).integration.id;
+		const junkId = psql(`SELECT id FROM public.credentials WHERE integration_id = ${lit(junkIntegration)};`);
+		asUser(users[1].id, `UPDATE public.credentials SET secret = 'v1.deadbeef.AAAA' WHERE id = ${lit(junkId)};`, { commit: true });
+		const junk = await rotateKeys({ key: newKey, previous: OLD_KEY }, { codes: [4] });
+		assert.equal(junk.tables.credentials.failed, 1, junk.what);
+		assert.ok(junk.stderr.includes(junkId) || junk.stdout.includes(junkId), `the row that does not open is not named: ${junk.what}`);
+		assert.equal(psql(`SELECT secret FROM public.credentials WHERE id = ${lit(junkId)};`), 'v1.deadbeef.AAAA');
+		psql(`DELETE FROM public.integrations WHERE id = ${lit(junkIntegration)};`);
 
 		// --- programs on the new key, the old one still known ---------------
 		touchedEnv = true;
