@@ -182,6 +182,7 @@ typedef struct refresh_call {
 	const char *refresh_token;
 	ia_buf form;
 	bool ready;               /* prepared and waiting for its transfer */
+	bool no_refresh_token;    /* prepare found the credential has none */
 	CURLcode result;
 	char *access_token;       /* healthCheck: the new token, for the userinfo check */
 } refresh_call;
@@ -223,9 +224,11 @@ static int refresh_prepare(ia_app *app, refresh_call *c, ia_err *err)
 		return -1;
 	c->secret = cJSON_ParseWithLength(c->plain, c->plain_len);
 	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(c->secret, "refresh_token");
-	if (!cJSON_IsString(rt) || !*rt->valuestring)
+	if (!cJSON_IsString(rt) || !*rt->valuestring) {
+		c->no_refresh_token = true;
 		return ia_err_set(err, 409, "not_connected",
 				  "There is no refresh token; the user must reconnect.");
+	}
 	c->refresh_token = rt->valuestring;
 	if (ia_form_add(&c->form, "grant_type", "refresh_token") ||
 	    ia_form_add(&c->form, "refresh_token", c->refresh_token))
@@ -350,6 +353,30 @@ static void record_failure(ia_app *app, const token_row *r, const ia_err *why)
 			   3, params, &ignored));
 }
 
+/* A refresh that could not even be attempted. Without a refresh token the
+ * connection simply ends at its expiry: look again then, or mark it expired
+ * now. Anything else (the provider gone from the catalog, a credential that
+ * does not decrypt, a client not configured) is a failure like a provider's:
+ * the same cooldown, and the status left alone. Either way the row is not due
+ * again at once, so the scheduler does not queue it every round. */
+static void record_unrefreshable(ia_app *app, const refresh_call *c, const ia_err *why)
+{
+	ia_err ignored = { 0 };
+	const char *params[] = { c->row.id };
+
+	if (!c->no_refresh_token) {
+		record_failure(app, &c->row, why);
+		return;
+	}
+	PQclear(ia_db_exec(&app->db, c->row.still_valid
+			   ? "UPDATE public.integrations SET next_refresh_at = expires_at WHERE id = $1::uuid"
+			   : "UPDATE public.integrations SET status = 'expired', last_error ="
+			     " jsonb_build_object('code', 'not_connected', 'message',"
+			     " 'The token expired and there is no refresh token.'), updated_at = now()"
+			     " WHERE id = $1::uuid",
+			   1, params, &ignored));
+}
+
 /* Applies a finished transfer. 0 when refreshed (json gets the integration);
  * -1 with err, the outcome recorded in the transaction either way. */
 static int refresh_finish(ia_app *app, refresh_call *c, ia_buf *json, ia_err *err)
@@ -397,6 +424,8 @@ static int refresh_locked(ia_app *app, const token_row *row, ia_buf *json, ia_er
 	if (rc == 0) {
 		c.result = curl_easy_perform(c.call.easy);
 		rc = refresh_finish(app, &c, json, err);
+	} else {
+		record_unrefreshable(app, &c, err);
 	}
 	refresh_call_release(&c);
 	return rc;
@@ -762,16 +791,7 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 		if (refresh_prepare(app, &calls[i], &why) == 0)
 			continue;
 		counts->failed++;
-		/* no refresh token: past expiry the connection is simply over;
-		 * before it, look again once it has expired */
-		const char *p1[] = { calls[i].row.id };
-		PQclear(ia_db_exec(&app->db, calls[i].row.still_valid
-				   ? "UPDATE public.integrations SET next_refresh_at = expires_at WHERE id = $1::uuid"
-				   : "UPDATE public.integrations SET status = 'expired', last_error ="
-				     " jsonb_build_object('code', 'not_connected', 'message',"
-				     " 'The token expired and there is no refresh token.'), updated_at = now()"
-				     " WHERE id = $1::uuid",
-				   1, p1, &why));
+		record_unrefreshable(app, &calls[i], &why);
 		if (ia_db_row_next(&app->db, &row_failed, err)) {
 			n = -1;
 			goto out;

@@ -582,6 +582,29 @@ describe('healthCheck', () => {
 		assert.equal(logsOf(expired[0], 'refresh_rejected').length, 1);
 	});
 
+	test('a credential that does not decrypt counts in failed: an alarm that leaves the status alone, not "expired"', async () => {
+		const ok = healthy();
+		const [victim, donor] = ok;
+		const original = psql(`SELECT secret FROM public.credentials WHERE integration_id = ${lit(victim)};`);
+		// the other row's ciphertext is well formed but bound to that row
+		psql(`UPDATE public.credentials SET secret = (SELECT secret FROM public.credentials WHERE integration_id = ${lit(donor)})
+			WHERE integration_id = ${lit(victim)};`);
+		try {
+			makeExpiring(ok, { exclusive: true });
+			const g0 = await grants();
+			assert.deepEqual(assertOk(await healthCheck()), { checked: ok.length, refreshed: ok.length - 1, failed: 1, expired: 0 });
+			assert.equal((await grants()) - g0, ok.length - 1, 'no grant for the row that does not open');
+			const r = row(victim);
+			assert.equal(r.status, 'connected');
+			assert.equal(r.cooling, true, 'the row cools down instead of being due again at once');
+			assert.equal(r.last_error?.code, 'internal_error');
+		} finally {
+			psql(`UPDATE public.credentials SET secret = ${lit(original)} WHERE integration_id = ${lit(victim)};
+				UPDATE public.integrations SET next_refresh_at = NULL, refresh_failures = 0, first_failure_at = NULL,
+				last_error = NULL WHERE id = ${lit(victim)};`);
+		}
+	});
+
 	test('userinfo refusing the fresh token marks the connection error; a userinfo 500 changes nothing', async () => {
 		const ok = healthy();
 		makeExpiring(ok, { exclusive: true });

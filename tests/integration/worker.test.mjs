@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import {
 	ENV, INTAUTHCTL, PG_PORT, PG_SOCKET_DIR, ROOT, STACK_DIR, apiKeyBody, asUser, assertOk, connectTestOidc, lit, logTail,
-	newUser, pgBinDir, poll, procStat, serviceToken, sleep, storeCredentials,
+	newUser, oauthBody, pgBinDir, poll, procStat, serviceToken, sleep, storeCredentials,
 } from './lib.mjs';
 import { setMode, stats } from '../oauth/consent.mjs';
 
@@ -621,4 +621,36 @@ test('the scheduler queues a refresh job for an integration about to expire; the
 		assert.equal(refreshJobs().length, 1, 'a second refresh job was queued');
 		assert.deepEqual(await stopWorker(w), { code: 0, signal: null });
 	});
+});
+
+test('a connection that cannot be refreshed (no refresh token, a credential that does not open) gets one refresh job, not one per scheduler round', async () => {
+	const since = dbNow();
+	const owner = newUser();
+	const { refresh_token: _, ...noRefresh } = oauthBody().credentials;
+	const plain = assertOk(await storeCredentials(owner.token, oauthBody({ connection: 'no-refresh',
+		credentials: { ...noRefresh, expires_in: 120 } }))).integration.id;
+	const broken = assertOk(await storeCredentials(owner.token, oauthBody({ connection: 'no-decrypt',
+		credentials: { ...oauthBody().credentials, expires_in: 120 } }))).integration.id;
+	// another row's ciphertext: well formed, bound to that row, so it does not open here
+	psql(`UPDATE public.credentials SET secret = (SELECT secret FROM public.credentials WHERE integration_id = ${lit(plain)})
+		WHERE integration_id = ${lit(broken)};`);
+	const jobsOf = (id) => JSON.parse(psql(`SELECT coalesce(json_agg(j ORDER BY id), '[]') FROM
+		(SELECT id, status, attempts FROM public.integration_sync_jobs
+		 WHERE integration_id = ${lit(id)} AND kind = 'refresh' AND created_at >= ${lit(since)}) j;`));
+	await withWorker('unrefreshable', { WORKER_POLL_MS: '200', WORKER_SCHEDULE_SECONDS: '1' }, 1, async (w) => {
+		const done = dbWait(`(SELECT count(*) FROM public.integration_sync_jobs WHERE integration_id IN (${lit(plain)}, ${lit(broken)})
+			AND kind = 'refresh' AND created_at >= ${lit(since)} AND status NOT IN ('queued', 'running')) = 2`, 10000);
+		assert.ok(done, `the refresh jobs did not finish: ${JSON.stringify([jobsOf(plain), jobsOf(broken)])}\n${readFileSync(w.log, 'utf8')}`);
+		await sleep(3500); // three more scheduler rounds
+		assert.equal(jobsOf(plain).length, 1, `refresh jobs for the connection without a refresh token: ${JSON.stringify(jobsOf(plain))}`);
+		assert.equal(jobsOf(broken).length, 1, `refresh jobs for the credential that does not open: ${JSON.stringify(jobsOf(broken))}`);
+		const state = (id) => JSON.parse(psql(`SELECT row_to_json(i) FROM (SELECT status, next_refresh_at = expires_at AS at_expiry,
+			next_refresh_at > now() AS cooling, last_error ->> 'code' AS code FROM public.integrations WHERE id = ${lit(id)}) i;`));
+		// still usable until it expires: looked at again then
+		assert.deepEqual(state(plain), { status: 'connected', at_expiry: true, cooling: true, code: null });
+		// an alarm, not the user's doing: the status stays, a cooldown starts
+		assert.deepEqual(state(broken), { status: 'connected', at_expiry: false, cooling: true, code: 'internal_error' });
+		assert.deepEqual(await stopWorker(w), { code: 0, signal: null });
+	});
+	psql(`DELETE FROM public.integrations WHERE id IN (${lit(plain)}, ${lit(broken)});`);
 });
