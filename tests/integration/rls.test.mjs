@@ -111,6 +111,26 @@ describe('RLS as the authenticated role', () => {
 		assert.equal(big.ok, false, 'a 70 KB payload was queued');
 	});
 
+	test('integration_sync_jobs: a user cannot flood the shared queue (100 of his jobs waiting at most)', () => {
+		const u = newUser();
+		const pending = () => Number(psql(`SELECT count(*) FROM public.integration_sync_jobs WHERE user_id = ${lit(u.id)};`));
+		const flood = asUserTry(u.id, `INSERT INTO public.integration_sync_jobs (kind, user_id)
+			SELECT 'bootstrap', ${lit(u.id)} FROM generate_series(1, 20000);`, { commit: true });
+		assert.equal(flood.ok, false, 'a user queued 20000 jobs');
+		assert.match(flood.err, /too many jobs are waiting/);
+		assert.equal(pending(), 0, 'the refused insert left rows behind');
+		asUser(u.id, `INSERT INTO public.integration_sync_jobs (kind, user_id)
+			SELECT 'bootstrap', ${lit(u.id)} FROM generate_series(1, 100);`, { commit: true });
+		assert.equal(pending(), 100, 'a hundred are allowed');
+		const more = asUserTry(u.id, `INSERT INTO public.integration_sync_jobs (kind, user_id) VALUES ('revoke_retry', ${lit(u.id)});`);
+		assert.equal(more.ok, false, 'the 101st waiting job was queued');
+		// finished ones do not count
+		psql(`UPDATE public.integration_sync_jobs SET status = 'succeeded', finished_at = now() WHERE user_id = ${lit(u.id)};`);
+		assert.equal(asUser(u.id, `INSERT INTO public.integration_sync_jobs (kind, user_id) VALUES ('revoke_retry', ${lit(u.id)})
+			RETURNING status;`), 'queued');
+		psql(`DELETE FROM public.integration_sync_jobs WHERE user_id = ${lit(u.id)};`);
+	});
+
 	test('integration_sync_jobs: a user sees his jobs\' progress, not their payload (a sealed credential to replay)', () => {
 		const status = asUser(a.id, `INSERT INTO public.integration_sync_jobs (kind, user_id, payload)
 			VALUES ('revoke_retry', ${lit(a.id)}, '{"secret":"v1.sealed"}') RETURNING status;`);
