@@ -6,8 +6,8 @@
  * external cron. SIGTERM/SIGINT: no new claims; the job in hand is finished
  * (bounded by the outbound timeouts) and recorded; exit 0.
  *
- * WORKER_CONCURRENCY (2), WORKER_LEASE_SECONDS (60, or more when HTTP_TIMEOUT_MS
- * needs it), WORKER_POLL_MS (2000), WORKER_BACKOFF_BASE_MS (10000),
+ * WORKER_CONCURRENCY (2), WORKER_LEASE_SECONDS (the longest a job can run, plus
+ * 30 s: 106 s with the default HTTP_TIMEOUT_MS), WORKER_POLL_MS (2000), WORKER_BACKOFF_BASE_MS (10000),
  * WORKER_SCHEDULE_SECONDS (30). */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +22,7 @@
 #include <libpq-fe.h>
 
 #include "ia_app.h"
+#include "ia_db.h"
 #include "ia_jobs.h"
 #include "ia_log.h"
 #include "ia_metrics.h"
@@ -31,6 +32,12 @@
  * outlast that, or it could run out under a job still in progress and another
  * worker would run the job a second time. */
 #define JOB_MAX_PROVIDER_CALLS 2
+/* ... and at most two statements of its own around them (bootstrap: load,
+ * then save), each up to the statement timeout after a 3 s reconnect */
+#define JOB_MAX_STATEMENTS 2
+#define DB_CONNECT_TIMEOUT_MS 3000
+/* how often a busy worker looks for a job whose worker died (ia_jobs_claim) */
+#define RECLAIM_EVERY_SECONDS 5
 
 typedef struct worker_conf {
 	long lease_seconds;
@@ -55,11 +62,11 @@ static long conf_long(const ia_app *app, const char *name, long dflt, long min, 
  * transaction while a job runs. */
 static PGconn *listen_connect(const ia_app *app)
 {
-	PGconn *c = PQconnectdb(app->cfg.database_url);
-	if (PQstatus(c) != CONNECTION_OK) {
-		PQfinish(c);
+	/* bounded like every connection: an unanswering server must not hold a
+	 * worker (and a SIGTERM) in connect for ever */
+	PGconn *c = ia_db_connect_plain(app->cfg.database_url);
+	if (!c)
 		return NULL;
-	}
 	PGresult *res = PQexec(c, "LISTEN " IA_JOBS_CHANNEL);
 	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
@@ -107,11 +114,11 @@ static bool stop_now(void)
 	return stopping || ia_stop_requested();
 }
 
-/* Sleeps until a notification, the poll interval or a stop signal. */
-static void wait_for_work(PGconn **listen, const ia_app *app, long poll_ms)
+/* Sleeps until a notification, the poll interval or a stop signal. The
+ * LISTEN connection is made before the claim that found nothing (work()), so
+ * a job queued in between has already notified it. */
+static void wait_for_work(PGconn **listen, long poll_ms)
 {
-	if (!*listen && !stop_now())
-		*listen = listen_connect(app);
 	struct pollfd pfd[2] = {
 		{ .fd = wake_pipe[0], .events = POLLIN },
 		{ .fd = *listen ? PQsocket(*listen) : -1, .events = POLLIN },   /* -1: ignored */
@@ -132,7 +139,7 @@ static void work(ia_app *app, long index, void *ctx)
 {
 	const worker_conf *conf = ctx;
 	PGconn *listen = NULL;
-	time_t next_schedule = 0;
+	time_t next_schedule = 0, next_reclaim = 0;
 
 	if (wake_pipe_open() != 0) {
 		ia_log(IA_LOG_ERROR, "pipe_failed", "%s", strerror(errno));
@@ -145,17 +152,24 @@ static void work(ia_app *app, long index, void *ctx)
 			long queued = ia_jobs_schedule(app, &err);
 			if (queued > 0)
 				ia_log(IA_LOG_INFO, "refresh_scheduled", "%ld refresh jobs queued", queued);
+			else if (queued < 0)
+				ia_log(IA_LOG_WARN, "schedule_failed", "%s", err.code ? err.code : "error");
+			long cleaned = ia_jobs_clean(app, &err);
+			if (cleaned < 0)
+				ia_log(IA_LOG_WARN, "clean_failed", "%s", err.code ? err.code : "error");
 			next_schedule = time(NULL) + conf->schedule_seconds;
 		}
+		if (!listen)
+			listen = listen_connect(app);
+		bool expired_first = time(NULL) >= next_reclaim;
+		if (expired_first)
+			next_reclaim = time(NULL) + RECLAIM_EVERY_SECONDS;
 		ia_job job;
-		int claimed = ia_jobs_claim(app, conf->lease_seconds, &job, &err);
-		if (claimed < 0) {
+		int claimed = ia_jobs_claim(app, conf->lease_seconds, expired_first, &job, &err);
+		if (claimed < 0)
 			ia_log(IA_LOG_WARN, "claim_failed", "%s", err.code ? err.code : "error");
-			wait_for_work(&listen, app, conf->poll_ms);
-			continue;
-		}
-		if (claimed == 0) {
-			wait_for_work(&listen, app, conf->poll_ms);
+		if (claimed <= 0) {
+			wait_for_work(&listen, conf->poll_ms);
 			continue;
 		}
 		char why[512];
@@ -170,8 +184,11 @@ static void work(ia_app *app, long index, void *ctx)
 		else
 			ia_log(IA_LOG_WARN, "job_failed", "job %s %s attempt %d/%d: %s", job.id, job.kind,
 			       job.attempts, job.max_attempts, why);
-		if (ia_jobs_finish(app, &job, rc == 0, why, conf->backoff_base_ms, &err))
-			/* the lease runs out and another worker takes the job again */
+		/* once more after a failure (the connection is made again): an
+		 * outcome left unrecorded becomes a lease that runs out, and the
+		 * job is run again, or called dead on its last attempt */
+		if (ia_jobs_finish(app, &job, rc == 0, why, conf->backoff_base_ms, &err) &&
+		    ia_jobs_finish(app, &job, rc == 0, why, conf->backoff_base_ms, &err))
 			ia_log(IA_LOG_WARN, "finish_failed", "job %s: %s", job.id, err.code);
 		ia_job_release(&job);
 	}
@@ -192,7 +209,8 @@ int main(void)
 		return 1;
 	n = ia_worker_count(&app, "WORKER_CONCURRENCY", 2);
 	long job_max_ms = JOB_MAX_PROVIDER_CALLS * app.cfg.http_timeout_ms;
-	long lease_default = job_max_ms / 1000 + 30 > 60 ? job_max_ms / 1000 + 30 : 60;
+	long db_max_ms = JOB_MAX_STATEMENTS * (IA_DB_STATEMENT_TIMEOUT_MS + DB_CONNECT_TIMEOUT_MS);
+	long lease_default = (job_max_ms + db_max_ms) / 1000 + 30;
 	conf.lease_seconds = conf_long(&app, "WORKER_LEASE_SECONDS", lease_default, 5, 3600);
 	conf.poll_ms = conf_long(&app, "WORKER_POLL_MS", 2000, 10, 60000);
 	conf.backoff_base_ms = conf_long(&app, "WORKER_BACKOFF_BASE_MS", 10000, 1, 3600000);

@@ -15,6 +15,8 @@
 #define SQLSTATE_DEADLOCK "40P01"
 #define SQLSTATE_CHECK_VIOLATION "23514"
 #define SQLSTATE_RLS_VIOLATION "42501"
+/* raised by sql/014 when a user has too many jobs waiting */
+#define SQLSTATE_USER_LIMIT "IA429"
 
 void ia_db_init(ia_db *db, const char *conninfo)
 {
@@ -70,6 +72,8 @@ static int result_error(ia_db *db, PGresult *res, ia_err *err)
 		return ia_err_set(err, 400, "invalid_request", "A field has an invalid value.");
 	if (strcmp(state, SQLSTATE_RLS_VIOLATION) == 0)
 		return ia_err_set(err, 403, "forbidden", "Not allowed for this caller.");
+	if (strcmp(state, SQLSTATE_USER_LIMIT) == 0)
+		return ia_err_set(err, 429, "rate_limited", "Too much is waiting for this user; retry later.");
 	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
 		ia_db_close(db);
 		return ia_err_unavailable(err);
@@ -212,21 +216,37 @@ static int prepare_fixed(ia_db *db, ia_err *err)
 	return rc;
 }
 
-static int connect_now(ia_db *db, ia_err *err)
+/* Later keywords override what the expanded DATABASE_URL says: the timeouts
+ * are part of how every request stays bounded. */
+static PGconn *connect_bounded(const char *conninfo, long idle_in_tx_ms)
 {
-	/* Later keywords override what the expanded DATABASE_URL says: the
-	 * timeouts are part of how every request stays bounded. */
 	static const char *const keys[] = {
 		"dbname", "connect_timeout", "options", "application_name", NULL
 	};
 	char options[160];
 	snprintf(options, sizeof options,
-		 "-c statement_timeout=20000 -c idle_in_transaction_session_timeout=%ld"
-		 " -c lock_timeout=20000", db->idle_in_tx_ms > 0 ? db->idle_in_tx_ms : 30000L);
-	const char *const values[] = { db->conninfo, "3", options, "intauth", NULL };
+		 "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%ld"
+		 " -c lock_timeout=%d", IA_DB_STATEMENT_TIMEOUT_MS,
+		 idle_in_tx_ms > 0 ? idle_in_tx_ms : 30000L, IA_DB_STATEMENT_TIMEOUT_MS);
+	const char *const values[] = { conninfo, "3", options, "intauth", NULL };
 
+	return PQconnectdbParams(keys, values, 1);
+}
+
+PGconn *ia_db_connect_plain(const char *conninfo)
+{
+	PGconn *c = connect_bounded(conninfo, 0);
+
+	if (c && PQstatus(c) == CONNECTION_OK)
+		return c;
+	PQfinish(c);
+	return NULL;
+}
+
+static int connect_now(ia_db *db, ia_err *err)
+{
 	ia_db_close(db);
-	db->conn = PQconnectdbParams(keys, values, 1);
+	db->conn = connect_bounded(db->conninfo, db->idle_in_tx_ms);
 	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
 		/* libpq's message names host and port, never the password */
 		ia_log(IA_LOG_WARN, "db_connect_failed", "%s",

@@ -55,7 +55,14 @@ typedef struct ia_db {
 	long idle_in_tx_ms;
 } ia_db;
 
+/* statement_timeout and lock_timeout of every connection */
+#define IA_DB_STATEMENT_TIMEOUT_MS 20000
+
 void ia_db_init(ia_db *db, const char *conninfo);
+/* A connection with the same bounds as ia_db's (3 s to connect, the statement
+ * and lock timeouts), for a caller that drives it itself (the worker's LISTEN
+ * connection). NULL when it cannot connect; the caller PQfinish()es it. */
+PGconn *ia_db_connect_plain(const char *conninfo);
 void ia_db_close(ia_db *db);
 /* Connected and idle? Connects or reconnects when needed. 0 or -1 (503). */
 int ia_db_ensure(ia_db *db, ia_err *err);

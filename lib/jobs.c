@@ -59,7 +59,7 @@ static const char *const claim_sql[] = {
 	"  ORDER BY locked_until LIMIT 1 FOR UPDATE SKIP LOCKED)" CLAIM_COLUMNS,
 };
 
-int ia_jobs_claim(ia_app *app, long lease_seconds, ia_job *job, ia_err *err)
+int ia_jobs_claim(ia_app *app, long lease_seconds, bool expired_first, ia_job *job, ia_err *err)
 {
 	char lease[24];
 	unsigned char raw[16];
@@ -69,7 +69,8 @@ int ia_jobs_claim(ia_app *app, long lease_seconds, ia_job *job, ia_err *err)
 	ia_hex_encode(raw, sizeof raw, job->claim, sizeof job->claim);
 	snprintf(lease, sizeof lease, "%ld", lease_seconds);
 	const char *params[] = { lease, job->claim };
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t n = 0; n < 2; n++) {
+		size_t i = expired_first ? 1 - n : n;
 		if (ia_db_begin(&app->db, NULL, err))
 			return -1;
 		PGresult *res = ia_db_exec(&app->db, claim_sql[i], 2, params, err);
@@ -183,6 +184,11 @@ static int run_bootstrap(ia_app *app, const ia_job *job, char *why, size_t why_s
 		goto out;
 	}
 	info = cJSON_ParseWithLength(ia_buf_cstr(&call.response), call.response.len);
+	/* Slack-style APIs answer errors with 200 and "ok": false */
+	if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(info, "ok"))) {
+		snprintf(why, why_size, "userinfo answered \"ok\": false");
+		goto out;
+	}
 	char *text = info && cJSON_IsObject(info) ? cJSON_PrintUnformatted(info) : NULL;
 	if (!text) {
 		snprintf(why, why_size, "userinfo answered something that is not a JSON object");
@@ -197,8 +203,10 @@ static int run_bootstrap(ia_app *app, const ia_job *job, char *why, size_t why_s
 					   "  FROM public.integrations WHERE id = $1::uuid)"
 					   " UPDATE public.integrations SET metadata = metadata ||"
 					   "  jsonb_build_object('account', $2::jsonb),"
-					   /* what the provider said, never a key a user wrote */
-					   "  account_id = $2::jsonb ->> 'id',"
+					   /* what the provider said, never a key a user wrote;
+					    * an answer naming no account keeps the one known */
+					   "  account_id = coalesce($2::jsonb ->> 'id', $2::jsonb ->> 'team_id',"
+					   "   $2::jsonb ->> 'sub', account_id),"
 					   "  last_health_check_at = now(), updated_at = now() WHERE id = $1::uuid",
 					   2, params, &err);
 		if (res && ia_db_commit(&app->db, &err) == 0)
@@ -397,17 +405,44 @@ long ia_jobs_schedule(ia_app *app, ia_err *err)
 			  "   AND j.status IN ('queued', 'running', 'failed'))"
 			  "  ORDER BY i.expires_at LIMIT 500),"
 			  " ins AS (INSERT INTO public.integration_sync_jobs (kind, integration_id, user_id, max_attempts)"
-			  "  SELECT 'refresh', id, user_id, 3 FROM due RETURNING 1),"
-			  " gc AS (DELETE FROM public.integration_sync_jobs"
-			  "  WHERE finished_at < now() - interval '7 days'),"
-			  /* a state is single-use and lives 10 minutes: a day later it is only clutter */
-			  " states AS (DELETE FROM public.oauth_states"
-			  "  WHERE expires_at < now() - interval '1 day')"
+			  "  SELECT 'refresh', id, user_id, 3 FROM due RETURNING 1)"
 			  " SELECT count(*)::text FROM ins",
 			  1, params, IA_DB_WAKE_WORKERS, &out, &found, err) == 0)
 		n = strtol(ia_buf_cstr(&out), NULL, 10);
 	ia_buf_release(&out);
 	return n;
+}
+
+/* Bounded batches, each its own statement: a backlog is worked off over a few
+ * rounds instead of one DELETE that outgrows the statement timeout every time
+ * (and, when this shared a statement with the scheduling, stopped that too). */
+long ia_jobs_clean(ia_app *app, ia_err *err)
+{
+	static const char *const sql[] = {
+		"WITH d AS (DELETE FROM public.integration_sync_jobs WHERE id IN"
+		" (SELECT id FROM public.integration_sync_jobs"
+		"  WHERE finished_at < now() - interval '7 days' LIMIT 5000) RETURNING 1)"
+		" SELECT count(*)::text FROM d",
+		/* a state is single-use and lives 10 minutes: a day later it is only clutter */
+		"WITH d AS (DELETE FROM public.oauth_states WHERE id IN"
+		" (SELECT id FROM public.oauth_states"
+		"  WHERE expires_at < now() - interval '1 day' LIMIT 5000) RETURNING 1)"
+		" SELECT count(*)::text FROM d",
+	};
+	long total = 0;
+
+	for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+		ia_buf out;
+		bool found;
+		ia_buf_init(&out, 64);
+		int rc = ia_db_run_one(&app->db, NULL, sql[i], 0, NULL, &out, &found, err);
+		if (rc == 0)
+			total += strtol(ia_buf_cstr(&out), NULL, 10);
+		ia_buf_release(&out);
+		if (rc)
+			return -1;
+	}
+	return total;
 }
 
 int ia_jobs_report(ia_app *app, ia_buf *out, ia_err *err)
@@ -435,6 +470,8 @@ int ia_jobs_retry(ia_app *app, const char *id, ia_err *err)
 	int rc;
 	const char *params[] = { id };
 
+	if (!*id || strlen(id) > 18)
+		return ia_err_set(err, 400, "invalid_request", "A job id is a number.");
 	for (const char *p = id; *p; p++)
 		if (*p < '0' || *p > '9')
 			return ia_err_set(err, 400, "invalid_request", "A job id is a number.");
@@ -442,10 +479,15 @@ int ia_jobs_retry(ia_app *app, const char *id, ia_err *err)
 	rc = ia_db_run_one(&app->db, NULL,
 			   "UPDATE public.integration_sync_jobs SET status = 'queued', attempts = 0,"
 			   " run_at = now(), finished_at = NULL, last_error = NULL, updated_at = now()"
-			   " WHERE id = $1::bigint AND status IN ('dead', 'failed') RETURNING id::text",
+			   " WHERE id = $1::bigint AND status IN ('dead', 'failed')"
+			   /* an ended revoke_retry no longer holds its credential */
+			   " AND (kind <> 'revoke_retry' OR jsonb_typeof(payload -> 'secret') = 'string')"
+			   " RETURNING id::text",
 			   1, params, &out, &found, err);
 	ia_buf_release(&out);
 	if (rc == 0 && !found)
-		return ia_err_set(err, 404, "not_found", "No dead or failed job with that id.");
+		return ia_err_set(err, 404, "not_found",
+				  "No dead or failed job with that id (a dead revoke_retry job no longer"
+				  " holds the credential it was to revoke, so it cannot run again).");
 	return rc;
 }

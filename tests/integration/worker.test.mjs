@@ -447,6 +447,31 @@ describe('with the stack\'s worker paused', () => {
 		});
 	});
 
+	test('a job whose worker died is taken again while due jobs keep the queue busy', async () => {
+		const tag = randomBytes(6).toString('hex');
+		// a lease that ran out an hour ago, and a backlog of due jobs queued before it
+		const backlog = 1500;
+		psql(`INSERT INTO public.integration_sync_jobs (kind, payload, run_at)
+			SELECT 'webhook', jsonb_build_object('event_id', gen_random_uuid(), 'tag', ${lit(tag)}), now() - interval '1 minute'
+			FROM generate_series(1, ${backlog});`);
+		const stale = Number(psql(`INSERT INTO public.integration_sync_jobs (kind, payload, status, attempts, max_attempts,
+			locked_until, locked_by, run_at) VALUES ('webhook', jsonb_build_object('event_id', gen_random_uuid(), 'stale', ${lit(tag)}),
+			'running', 1, 5, now() - interval '1 hour', 'a-worker-that-died', now() - interval '2 hours') RETURNING id;`));
+		const left = () => Number(psql(`SELECT count(*) FROM public.integration_sync_jobs
+			WHERE payload ->> 'tag' = ${lit(tag)} AND status = 'queued';`));
+		try {
+			await withWorker('reclaim', FAST, 1, async (w) => {
+				const j = waitJob(stale, "status = 'succeeded'", 15000, 'succeeded');
+				const waiting = left();
+				assert.equal(j.attempts, 2, 'the attempt that died plus one');
+				assert.ok(waiting > backlog / 2, `the job whose worker died ran only once the backlog was nearly gone (${waiting} of ${backlog} left)`);
+				assert.deepEqual(await stopWorker(w), { code: 0, signal: null });
+			});
+		} finally {
+			psql(`DELETE FROM public.integration_sync_jobs WHERE payload ->> 'tag' = ${lit(tag)} OR payload ->> 'stale' = ${lit(tag)};`);
+		}
+	});
+
 	test('a job that always fails is retried with growing delays, then is dead with its error', async () => {
 		const base = 200;
 		await withWorker('backoff', { ...FAST, WORKER_BACKOFF_BASE_MS: String(base) }, 1, async (w) => {
