@@ -303,6 +303,8 @@ test('the bootstrap job queued by the OAuth callback fetches the account (the st
 		WHERE integration_id = ${lit(integrationId)} AND kind = 'bootstrap';`);
 	assert.equal(attempts, '1');
 	assert.deepEqual(accountState(integrationId), { sub: 'user-1', logs: 1 });
+	// an OpenID userinfo names the account by sub (no top-level id)
+	assert.equal(psql(`SELECT account_id FROM public.integrations WHERE id = ${lit(integrationId)};`), 'user-1');
 });
 
 test('a lease shorter than two provider calls is refused at start', async () => {
@@ -445,6 +447,21 @@ describe('with the stack\'s worker paused', () => {
 			assert.ok(now.every((p) => !victims.includes(p)), 'the killed children were replaced');
 			assert.deepEqual(await stopWorker(w), { code: 0, signal: null });
 		});
+	});
+
+	test('a userinfo answering 200 with "ok": false fails the bootstrap and keeps the known account', async () => {
+		const before = psql(`SELECT account_id || ' ' || (metadata -> 'account')::text FROM public.integrations WHERE id = ${lit(integrationId)};`);
+		assert.match(before, /^user-1 /);
+		await serverMode({ userinfo: 'ok_false', count: 1 });
+		const id = Number(psql(`INSERT INTO public.integration_sync_jobs (kind, integration_id, user_id, max_attempts)
+			VALUES ('bootstrap', ${lit(integrationId)}, ${lit(owner.id)}, 1) RETURNING id;`));
+		await withWorker('ok-false', FAST, 1, async (w) => {
+			const j = waitJob(id, "status = 'dead'", 10000, 'dead');
+			assert.match(j.last_error || '', /"ok": false/);
+			assert.deepEqual(await stopWorker(w), { code: 0, signal: null });
+		});
+		assert.equal(psql(`SELECT account_id || ' ' || (metadata -> 'account')::text FROM public.integrations WHERE id = ${lit(integrationId)};`),
+			before, 'an error answer was stored as the account');
 	});
 
 	test('a job whose worker died is taken again while due jobs keep the queue busy', async () => {

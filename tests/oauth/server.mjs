@@ -43,7 +43,8 @@
 //     down: destroy the socket; slow: wait slow_ms (default 20000) then answer
 //     normally (dropped without effect if the client hung up meanwhile); error500/error503/error429: that status with an OAuth error body;
 //     garbage: 200 with a non-JSON body; invalid_grant: 400 {"error":"invalid_grant"};
-//     invalid_token: 401 with WWW-Authenticate (for userinfo).
+//     invalid_token: 401 with WWW-Authenticate (for userinfo); ok_false: 200
+//     {"ok": false, "error": "invalid_auth"}, as Slack's Web API fails.
 //     "count": N makes the listed endpoints misbehave for the next N requests
 //     only, then return to normal.
 // Prints "OAUTH_READY http://127.0.0.1:P" on stdout once listening. Exits on
@@ -192,7 +193,7 @@ const provider = new Provider(issuer, {
 // --- test controls: counters, request log, misbehaving endpoints ---
 const ENDPOINTS = { '/token': 'token', '/token/revocation': 'revocation', '/token/introspection': 'introspection', '/me': 'userinfo' };
 const MODES = new Set(['normal', 'down', 'slow', 'error500', 'error503', 'error429', 'garbage', 'invalid_grant',
-	'invalid_token']);
+	'invalid_token', 'ok_false']);
 let stats;
 let requests;
 let modes;
@@ -279,6 +280,11 @@ async function misbehave(ctx, mode) {
 		ctx.status = 200;
 		ctx.type = 'text/html';
 		ctx.body = '<html><body>this is not JSON {</body></html>';
+		return true;
+	case 'ok_false':
+		// how Slack's Web API answers a failed call: 200, and "ok": false
+		ctx.status = 200;
+		ctx.body = { ok: false, error: 'invalid_auth' };
 		return true;
 	case 'invalid_grant':
 		ctx.status = 400;
