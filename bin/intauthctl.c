@@ -3,13 +3,17 @@
  *   gen-key                          print a fresh CREDENTIAL_ENCRYPTION_KEY
  *   mint-token --sub UUID [--role R] [--ttl S]   print a signed JWT (development, tests)
  *   providers                        list the catalog and which are configured
- *   health-check                     refresh what expires soon (healthCheck, for cron)
+ *   health-check                     refresh what expires soon (healthCheck, for cron);
+ *                                    exit 3 when some refreshes failed
  *   jobs [retry ID]                  queue state; queue a dead job again
  *   rotate-keys [--batch N]          re-encrypt every stored secret under the current key
- *   webhook-add --user UUID --provider NAME [--integration UUID] --secret S [--secret S2 ...]
+ *   webhook-add --user UUID --provider NAME [--integration UUID]
+ *               (--secrets-stdin | --secret S [--secret S2 ...])
  *                                    register a webhook endpoint with its signing
  *                                    secrets (several during a rotation); prints
- *                                    its id, the {webhook_id} of the route
+ *                                    its id, the {webhook_id} of the route.
+ *                                    --secrets-stdin reads them one per line, so
+ *                                    they stay out of ps and shell history
  * Configuration as for the programs (environment, then ENV_FILE). */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cJSON.h>
 #include <libpq-fe.h>
 #include <sodium.h>
 
@@ -45,14 +50,15 @@ static int usage(void)
 	      "       intauthctl gen-key\n"
 	      "       intauthctl mint-token --sub UUID [--role authenticated|service_role] [--ttl SECONDS]\n"
 	      "       intauthctl providers\n"
-	      "       intauthctl health-check\n"
+	      "       intauthctl health-check      (exit 3: some refreshes failed)\n"
 	      "       intauthctl jobs [retry ID]\n"
 	      "       intauthctl rotate-keys [--batch N]\n"
 	      "       intauthctl webhook-add --user UUID --provider NAME [--integration UUID]\n"
-	      "                              --secret S [--secret S2 ...]\n"
+	      "                              (--secrets-stdin | --secret S [--secret S2 ...])\n"
 	      "           stores the signing secrets (encrypted) of one webhook endpoint and\n"
 	      "           prints its id: POST /functions/v1/webhooks/NAME/<id> then verifies\n"
-	      "           with any of them\n", stderr);
+	      "           with any of them. --secrets-stdin reads them one per line (a\n"
+	      "           --secret is visible to every user of the machine in ps)\n", stderr);
 	return 2;
 }
 
@@ -288,6 +294,48 @@ static int cmd_jobs(int argc, char **argv)
 
 #define WEBHOOK_SECRETS_MAX 8
 
+/* Secrets one per line from stdin into input (wiped by its release); blank
+ * lines and a CR before the LF are ignored. secrets[] points into input. */
+static int read_secret_lines(ia_buf *input, const char **secrets, size_t max, size_t *n)
+{
+	char chunk[4096];
+	size_t got;
+	int rc = -1;
+
+	while ((got = fread(chunk, 1, sizeof chunk, stdin)) > 0) {
+		if (ia_buf_append(input, chunk, got)) {
+			fprintf(stderr, "intauthctl: the secrets are too long (at most %d bytes)\n", IA_SECRET_MAX);
+			goto out;
+		}
+	}
+	if (ferror(stdin)) {
+		fputs("intauthctl: cannot read the secrets from stdin\n", stderr);
+		goto out;
+	}
+	*n = 0;
+	for (char *line = input->data; line && *line;) {
+		char *end = strchr(line, '\n');
+		char *next = end ? end + 1 : line + strlen(line);
+		if (end)
+			*end = '\0';
+		size_t len = strlen(line);
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (len) {
+			if (*n == max) {
+				fprintf(stderr, "intauthctl: at most %zu secrets\n", max);
+				goto out;
+			}
+			secrets[(*n)++] = line;
+		}
+		line = next;
+	}
+	rc = 0;
+out:
+	sodium_memzero(chunk, sizeof chunk);
+	return rc;
+}
+
 /* webhook-add: one integration_webhooks row. The id is made here because the
  * ciphertext's context binds it (with user and provider), so it must be known
  * before sealing; a ciphertext moved to another row then fails to open. */
@@ -298,14 +346,15 @@ static int cmd_webhook_add(int argc, char **argv)
 	size_t n_secrets = 0;
 	char id[37], context[256];
 	char *sealed = NULL;
-	ia_buf list, out;
+	ia_buf list, out, input;
 	ia_err err = { 0 };
-	bool found = false, app_ready = false;
+	bool found = false, app_ready = false, from_stdin = false;
 	ia_app app;
 	int rc = 2;
 
 	ia_buf_init(&list, IA_SECRET_MAX);
 	ia_buf_init(&out, 64);
+	ia_buf_init(&input, IA_SECRET_MAX);
 	for (int i = 0; i < argc; i++) {
 		if (i + 1 < argc && strcmp(argv[i], "--user") == 0) {
 			user = argv[++i];
@@ -319,11 +368,19 @@ static int cmd_webhook_add(int argc, char **argv)
 				goto out;
 			}
 			secrets[n_secrets++] = argv[++i];
+		} else if (strcmp(argv[i], "--secrets-stdin") == 0) {
+			from_stdin = true;
 		} else {
 			rc = usage();
 			goto out;
 		}
 	}
+	if (from_stdin && n_secrets) {
+		fputs("intauthctl: give the secrets with --secret or on stdin, not both\n", stderr);
+		goto out;
+	}
+	if (from_stdin && read_secret_lines(&input, secrets, WEBHOOK_SECRETS_MAX, &n_secrets))
+		goto out;
 	if (!user || !ia_uuid_valid(user) || (*integration && !ia_uuid_valid(integration))) {
 		fputs("intauthctl: --user UUID is required; --integration must be a UUID\n", stderr);
 		goto out;
@@ -389,6 +446,7 @@ out:
 	free(sealed);
 	ia_buf_release(&list);
 	ia_buf_release(&out);
+	ia_buf_release(&input);
 	if (app_ready)
 		ia_app_release(&app);
 	return rc;
@@ -448,6 +506,8 @@ static int cmd_rotate_keys(int argc, char **argv)
 	return undecryptable ? 4 : remaining ? 3 : 0;
 }
 
+/* Exit 0, or 3 when a refresh failed (cron's mail is then worth reading; an
+ * expired grant is the user's to renew and does not count), 1 on an error. */
 static int cmd_health_check(void)
 {
 	ia_app app;
@@ -460,7 +520,10 @@ static int cmd_health_check(void)
 	ia_buf_init(&out, 4096);
 	if (ia_tokens_health_check(&app, &out, &err) == 0) {
 		puts(ia_buf_cstr(&out));
-		rc = 0;
+		cJSON *counts = cJSON_Parse(ia_buf_cstr(&out));
+		const cJSON *failed = cJSON_GetObjectItemCaseSensitive(counts, "failed");
+		rc = cJSON_IsNumber(failed) && failed->valuedouble > 0 ? 3 : 0;
+		cJSON_Delete(counts);
 	} else {
 		fprintf(stderr, "intauthctl: health-check failed: %s (%s)\n", err.message, err.code);
 	}
@@ -479,10 +542,13 @@ int main(int argc, char **argv)
 		return usage();
 	if (sodium_init() < 0)
 		return 1;
+	/* the commands without arguments refuse any: `health-check --help`
+	 * must not spend real refresh tokens */
+	bool bare = argc == 2;
 	if (strcmp(argv[1], "gen-key") == 0)
-		return cmd_gen_key();
+		return bare ? cmd_gen_key() : usage();
 	if (strcmp(argv[1], "health-check") == 0)
-		return cmd_health_check();
+		return bare ? cmd_health_check() : usage();
 	if (strcmp(argv[1], "jobs") == 0)
 		return cmd_jobs(argc - 2, argv + 2);
 	if (strcmp(argv[1], "rotate-keys") == 0)
@@ -494,11 +560,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(argv[1], "migrate") == 0)
-		rc = cmd_migrate(&cfg);
+		rc = bare ? cmd_migrate(&cfg) : usage();
 	else if (strcmp(argv[1], "mint-token") == 0)
 		rc = cmd_mint_token(&cfg, argc - 2, argv + 2);
 	else if (strcmp(argv[1], "providers") == 0)
-		rc = cmd_providers(&cfg);
+		rc = bare ? cmd_providers(&cfg) : usage();
 	else
 		rc = usage();
 	ia_config_release(&cfg);

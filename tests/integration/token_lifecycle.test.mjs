@@ -629,6 +629,20 @@ describe('healthCheck', () => {
 		assert.equal((await grants()) - g0, ok.length);
 		for (const r of rows(ok).values()) assert.ok(r.expires_in > 3000, `refreshed: expires in ${r.expires_in} s`);
 	});
+	test('`intauthctl health-check` exits 3 when a refresh failed, and refuses arguments without spending a grant', async () => {
+		const ok = healthy();
+		const run = (args) => execFileP('bash', ['-c', `set -e; source <(scripts/stack env); exec "$INTAUTHCTL" health-check ${args}`],
+			{ cwd: ROOT, env: { ...process.env, INTAUTHCTL }, timeout: 60000 }).then((r) => ({ code: 0, ...r }), (e) => e);
+		makeExpiring(ok, { exclusive: true });
+		const g0 = await grants();
+		const help = await run('--help');
+		assert.equal(help.code, 2, `health-check --help: ${help.stderr}`);
+		assert.equal((await grants()) - g0, 0, 'health-check --help refreshed tokens');
+		await setMode(ISSUER, { token: 'error500', count: 1 });
+		const res = await run('');
+		assert.equal(res.code, 3, `exit code with a failed refresh: ${res.stderr}`);
+		assert.deepEqual(JSON.parse(res.stdout.trim().split('\n').at(-1)), { checked: ok.length, refreshed: ok.length - 1, failed: 1, expired: 0 });
+	});
 	// last: the victim's refresh token was rotated at the provider and is lost
 	test('a row whose outcome cannot be written fails alone: the other rows keep their rotated tokens', async () => {
 		const ok = healthy();

@@ -335,13 +335,15 @@ async function waitProcessed(provider, eventId) {
 const DB_URL = ENV.DATABASE_URL || `host=${PG_SOCKET_DIR} port=${PG_PORT} dbname=intauth user=intauth_app`;
 
 /** bin/intauthctl with the stack's configuration; { code, stdout, stderr }. */
-async function intauthctl(args) {
+async function intauthctl(args, { input } = {}) {
 	try {
-		const { stdout, stderr } = await execFileP(INTAUTHCTL, args, {
+		const run = execFileP(INTAUTHCTL, args, {
 			env: { ...process.env, ENV_FILE, DATABASE_URL: DB_URL },
 			encoding: 'utf8',
 			timeout: 20000,
 		});
+		run.child.stdin.end(input ?? '');
+		const { stdout, stderr } = await run;
 		return { code: 0, stdout, stderr };
 	} catch (e) {
 		return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout || '', stderr: e.stderr || e.message };
@@ -750,6 +752,25 @@ describe('webhooks: per-webhook secrets (intauthctl webhook-add)', () => {
 		const moved = { ...(await githubDelivery({ secret: s1 })), webhookId: wid2 };
 		assertRejected(await deliver(moved), moved, 'moved ciphertext');
 		assert.ok(/webhook_secret_decrypt_failed/.test(allLogs()), 'a ciphertext that fails to open is not logged as an alarm');
+
+		// secrets on stdin, one per line (out of ps and shell history); both verify
+		const p1 = rnd(24);
+		const p2 = rnd(24);
+		const viaStdin = await intauthctl(['webhook-add', '--user', u.id, '--provider', 'github', '--secrets-stdin'],
+			{ input: `${p1}\r\n\n${p2}\n` });
+		assert.equal(viaStdin.code, 0, `webhook-add --secrets-stdin: ${viaStdin.stderr}`);
+		const wid3 = viaStdin.stdout.trim();
+		for (const secret of [p1, p2]) {
+			const d = { ...(await githubDelivery({ secret })), webhookId: wid3 };
+			assert.deepEqual(assertOk(await deliver(d)), { received: true, duplicate: false }, `a secret read from stdin: ${secret === p1 ? 1 : 2}`);
+		}
+		const crossStdin = { ...(await githubDelivery({ secret: `${p1}\r` })), webhookId: wid3 };
+		assertRejected(await deliver(crossStdin), crossStdin, 'the CR of a CRLF line is not part of the secret');
+		for (const [what, args, input] of [['nothing on stdin', ['--secrets-stdin'], ''],
+			['both ways', ['--secrets-stdin', '--secret', rnd(8)], `${rnd(8)}\n`]]) {
+			const bad = await intauthctl(['webhook-add', '--user', u.id, '--provider', 'github', ...args], { input });
+			assert.notEqual(bad.code, 0, `webhook-add with ${what} succeeded`);
+		}
 
 		// a deactivated webhook verifies nothing
 		await sql(`UPDATE public.integration_webhooks SET active = false WHERE id = ${lit(wid)};`);
