@@ -19,11 +19,25 @@
 #include "ia_codec.h"
 #include "ia_err.h"
 
-#define IA_ENV_PREFIX "v1."
+/* both versions: "vN." */
 #define IA_ENV_PREFIX_LEN 3
-#define IA_AD_PREFIX "intauth/v1|"
-#define IA_KDF_CONTEXT "credentl"
-#define IA_KDF_SUBKEY_ID 1
+/* v1: one subkey for every purpose (read only, for what older releases wrote) */
+#define IA_V1_KDF_CONTEXT "credentl"
+#define IA_V1_KDF_SUBKEY_ID 1
+/* v2: a subkey per purpose (SECURITY.md), its id the purpose's index below */
+#define IA_V2_KDF_CONTEXT "intauth2"
+
+/* What a context is for, named by its first field: a credential key cannot
+ * open (or forge) a webhook secret or a PKCE verifier even if the row ids in
+ * the associated data were made to match. */
+static const char *const purposes[] = {
+	NULL,                                  /* 0: the v1 subkey */
+	"credentials.secret",
+	"integration_webhooks.secrets",
+	"oauth_states.code_verifier",
+	"integration_sync_jobs.revoke_retry",
+};
+#define IA_PURPOSES (sizeof purposes / sizeof *purposes)   /* subkeys per ring key */
 #define IA_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define IA_TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
 /* longest raw (nonce || ciphertext+tag) and its unpadded base64url length */
@@ -32,7 +46,9 @@
 
 struct ia_keyring {
 	size_t n;
-	unsigned char *subkeys;           /* n * IA_KEY_BYTES, sodium_malloc, readonly */
+	/* n * IA_PURPOSES subkeys of IA_KEY_BYTES, key i's purpose p at
+	 * (i * IA_PURPOSES + p); sodium_malloc, readonly */
+	unsigned char *subkeys;
 	char (*kids)[IA_KID_CHARS + 1];   /* n kids; kids[0] is the current key's */
 };
 
@@ -131,9 +147,14 @@ static int ia_keyring_add(ia_keyring *kr, const char *text, size_t n)
 			rc = 0;
 			goto out;
 		}
-	if (crypto_kdf_derive_from_key(kr->subkeys + kr->n * IA_KEY_BYTES, IA_KEY_BYTES,
-				       IA_KDF_SUBKEY_ID, IA_KDF_CONTEXT, master) != 0)
+	unsigned char *slot = kr->subkeys + kr->n * IA_PURPOSES * IA_KEY_BYTES;
+	if (crypto_kdf_derive_from_key(slot, IA_KEY_BYTES, IA_V1_KDF_SUBKEY_ID, IA_V1_KDF_CONTEXT,
+				       master) != 0)
 		goto out;
+	for (size_t p = 1; p < IA_PURPOSES; p++)
+		if (crypto_kdf_derive_from_key(slot + p * IA_KEY_BYTES, IA_KEY_BYTES, p,
+					       IA_V2_KDF_CONTEXT, master) != 0)
+			goto out;
 	memcpy(kr->kids[kr->n], kid, sizeof kid);
 	kr->n++;
 	rc = 0;
@@ -178,7 +199,7 @@ int ia_keyring_load(ia_keyring **out, const char *current, const char *previous_
 	kr = calloc(1, sizeof *kr);
 	if (kr) {
 		kr->kids = calloc(slots, sizeof *kr->kids);
-		kr->subkeys = sodium_malloc(slots * IA_KEY_BYTES);
+		kr->subkeys = sodium_malloc(slots * IA_PURPOSES * IA_KEY_BYTES);
 	}
 	if (!kr || !kr->kids || !kr->subkeys) {
 		ia_errmsg(err, err_size, "out of memory loading the key ring");
@@ -236,20 +257,34 @@ const char *ia_keyring_current_kid(const ia_keyring *kr)
 	return kr && kr->n ? kr->kids[0] : NULL;
 }
 
-/* "intauth/v1|" kid "|" context, malloc'd (not secret). */
-static unsigned char *ia_crypto_ad(const char *kid, const char *context, size_t *ad_len)
+/* The purpose index of a context (its first field), or 0 when it has none. */
+static size_t ia_purpose_of(const char *context)
 {
-	size_t clen = strlen(context);
-	size_t n = sizeof IA_AD_PREFIX - 1 + IA_KID_CHARS + 1 + clen;
+	size_t n = strcspn(context, "|");
+
+	for (size_t p = 1; p < IA_PURPOSES; p++)
+		if (strlen(purposes[p]) == n && memcmp(purposes[p], context, n) == 0)
+			return p;
+	return 0;
+}
+
+/* "intauth/v<version>|" kid "|" context, malloc'd (not secret). */
+static unsigned char *ia_crypto_ad(char version, const char *kid, const char *context,
+				   size_t *ad_len)
+{
+	static const char prefix[] = "intauth/vN|";
+	size_t plen = sizeof prefix - 1, clen = strlen(context);
+	size_t n = plen + IA_KID_CHARS + 1 + clen;
 	unsigned char *ad = malloc(n);
 
 	*ad_len = 0;
 	if (!ad)
 		return NULL;
-	memcpy(ad, IA_AD_PREFIX, sizeof IA_AD_PREFIX - 1);
-	memcpy(ad + sizeof IA_AD_PREFIX - 1, kid, IA_KID_CHARS);
-	ad[sizeof IA_AD_PREFIX - 1 + IA_KID_CHARS] = '|';
-	memcpy(ad + sizeof IA_AD_PREFIX + IA_KID_CHARS, context, clen);
+	memcpy(ad, prefix, plen);
+	ad[plen - 2] = (unsigned char)version;
+	memcpy(ad + plen, kid, IA_KID_CHARS);
+	ad[plen + IA_KID_CHARS] = '|';
+	memcpy(ad + plen + IA_KID_CHARS + 1, context, clen);
 	*ad_len = n;
 	return ad;
 }
@@ -259,17 +294,20 @@ int ia_crypto_seal(const ia_keyring *kr, const void *pt, size_t pt_len,
 {
 	unsigned char *raw = NULL, *ad = NULL;
 	char *env = NULL;
-	size_t ad_len;
+	size_t ad_len, purpose;
 	int rc = -1;
 
 	if (out)
 		*out = NULL;
 	if (!kr || !kr->n || !out || !context || (!pt && pt_len) || pt_len > IA_SECRET_MAX)
 		goto out;
+	/* a context of no known purpose is a programming error: refuse it */
+	if (!(purpose = ia_purpose_of(context)))
+		goto out;
 
 	size_t raw_len = IA_NONCE_BYTES + pt_len + IA_TAG_BYTES;
 	raw = malloc(raw_len);
-	ad = ia_crypto_ad(kr->kids[0], context, &ad_len);
+	ad = ia_crypto_ad('2', kr->kids[0], context, &ad_len);
 	size_t b64_size = (raw_len / 3) * 4 + 4;
 	size_t env_size = IA_ENV_PREFIX_LEN + IA_KID_CHARS + 1 + b64_size;
 	env = malloc(env_size);
@@ -279,9 +317,10 @@ int ia_crypto_seal(const ia_keyring *kr, const void *pt, size_t pt_len,
 	randombytes_buf(raw, IA_NONCE_BYTES);
 	unsigned long long ct_len = 0;
 	if (crypto_aead_xchacha20poly1305_ietf_encrypt(raw + IA_NONCE_BYTES, &ct_len, pt, pt_len,
-						       ad, ad_len, NULL, raw, kr->subkeys) != 0)
+						       ad, ad_len, NULL, raw,
+						       kr->subkeys + purpose * IA_KEY_BYTES) != 0)
 		goto out;
-	memcpy(env, IA_ENV_PREFIX, IA_ENV_PREFIX_LEN);
+	memcpy(env, IA_ENVELOPE_PREFIX, IA_ENV_PREFIX_LEN);
 	memcpy(env + IA_ENV_PREFIX_LEN, kr->kids[0], IA_KID_CHARS);
 	env[IA_ENV_PREFIX_LEN + IA_KID_CHARS] = '.';
 	size_t off = IA_ENV_PREFIX_LEN + IA_KID_CHARS + 1;
@@ -297,11 +336,12 @@ out:
 	return rc;
 }
 
-/* Checks "v1.<8 lower hex>.<base64url>" and returns where the payload starts. */
+/* Checks "v1.|v2.<8 lower hex>.<base64url>" and returns where the payload starts. */
 static const char *ia_envelope_split(const char *envelope, size_t *b64_len)
 {
 	*b64_len = 0;
-	if (!envelope || strncmp(envelope, IA_ENV_PREFIX, IA_ENV_PREFIX_LEN) != 0)
+	if (!envelope || envelope[0] != 'v' || (envelope[1] != '1' && envelope[1] != '2') ||
+	    envelope[2] != '.')
 		return NULL;
 	const char *kid = envelope + IA_ENV_PREFIX_LEN;
 	if (strnlen(kid, IA_KID_CHARS + 1) < IA_KID_CHARS + 1 || !ia_is_hex_lower(kid, IA_KID_CHARS) ||
@@ -345,12 +385,16 @@ int ia_crypto_open(const ia_keyring *kr, const char *envelope, const char *conte
 	const char *b64 = ia_envelope_split(envelope, &b64_len);
 	if (!b64)
 		goto out;
+	char version = envelope[1];
+	size_t purpose = version == '1' ? 0 : ia_purpose_of(context);
+	if (version == '2' && !purpose)
+		goto out;
 
 	const char *kid = envelope + IA_ENV_PREFIX_LEN;
 	const unsigned char *subkey = NULL;
 	for (size_t i = 0; i < kr->n; i++)
 		if (memcmp(kr->kids[i], kid, IA_KID_CHARS) == 0)
-			subkey = kr->subkeys + i * IA_KEY_BYTES;
+			subkey = kr->subkeys + (i * IA_PURPOSES + purpose) * IA_KEY_BYTES;
 	if (!subkey)
 		goto out;
 
@@ -362,7 +406,7 @@ int ia_crypto_open(const ia_keyring *kr, const char *envelope, const char *conte
 	if (raw_len < (long)(IA_NONCE_BYTES + IA_TAG_BYTES) || (size_t)raw_len > IA_RAW_MAX)
 		goto out;
 	size_t ct_len = (size_t)raw_len - IA_NONCE_BYTES;
-	ad = ia_crypto_ad(kid, context, &ad_len);
+	ad = ia_crypto_ad(version, kid, context, &ad_len);
 	plain_size = ct_len - IA_TAG_BYTES + 1;
 	plain = malloc(plain_size);
 	if (!ad || !plain)

@@ -1,12 +1,18 @@
 /* ia_crypto: encryption at rest (SPEC §6) and the key ring.
  *
- * Envelope (text, safe in a text column):  "v1.<kid>.<base64url(nonce || ciphertext+tag)>"
+ * Envelope (text, safe in a text column):  "v2.<kid>.<base64url(nonce || ciphertext+tag)>"
  *   kid   = 8 hex chars naming the master key (first 4 bytes of BLAKE2b(key, "intauth-kid")).
  *   AEAD  = XChaCha20-Poly1305-IETF, fresh 24-byte random nonce per seal.
- *   key   = crypto_kdf_derive_from_key(subkey 1, context "credentl") of the master key.
- *   AD    = "intauth/v1|" kid "|" caller's context string, so a ciphertext bound to
+ *   key   = a subkey per purpose: crypto_kdf_derive_from_key(subkey p, context
+ *           "intauth2") of the master key, p chosen by the context's first field
+ *           (credentials.secret 1, integration_webhooks.secrets 2,
+ *           oauth_states.code_verifier 3, integration_sync_jobs.revoke_retry 4);
+ *           a context naming none of them is refused.
+ *   AD    = "intauth/v2|" kid "|" caller's context string, so a ciphertext bound to
  *           one row (the caller puts table, column, row id, user id and provider in
  *           the context) fails to open anywhere else, and the kid cannot be swapped.
+ * "v1." envelopes (one subkey 1 of context "credentl" for every purpose, AD
+ * "intauth/v1|...") still open; rotate-keys rewrites them as v2.
  *
  * Keys live in sodium_malloc'd memory, readonly after load, wiped when freed.
  * Plaintexts returned by ia_crypto_open are heap memory that must be freed
@@ -18,6 +24,8 @@
 #include <stddef.h>
 
 #define IA_KEY_BYTES 32
+/* what every envelope sealed now begins with (rotate-keys looks for others) */
+#define IA_ENVELOPE_PREFIX "v2."
 #define IA_KID_CHARS 8
 /* Largest plaintext we seal or open (a credential JSON); larger envelopes are
  * refused before any decryption work. */

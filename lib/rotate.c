@@ -7,6 +7,8 @@
  * each with its own row context, write them back in one statement whose
  * WHERE clause also names the old ciphertext (compare-and-set), commit.
  *
+ * A row is done when its envelope has the current version and kid
+ * (IA_ENVELOPE_PREFIX + kid), so older-version envelopes are rewritten too.
  * What is under which key is read from the envelope itself, never from the
  * key_id column beside it: the column is only a hint (the owner's role may
  * write it), and trusting it would report a row done that still needs the
@@ -59,7 +61,7 @@ static const rotate_table tables[] = {
 		/* the integration's user and provider: what the readers bind with */
 		"SELECT c.id::text, c.secret, c.id::text, i.user_id::text, i.provider"
 		" FROM public.credentials c JOIN public.integrations i ON i.id = c.integration_id"
-		" WHERE left(c.secret, 12) <> 'v1.' || $1 || '.' AND c.id > $2::uuid"
+		" WHERE left(c.secret, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.' AND c.id > $2::uuid"
 		" ORDER BY c.id LIMIT $3::int FOR UPDATE OF c SKIP LOCKED",
 		"UPDATE public.credentials c SET key_id = $1, secret = r.new"
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
@@ -70,7 +72,7 @@ static const rotate_table tables[] = {
 		"integration_webhooks", "00000000-0000-0000-0000-000000000000",
 		"SELECT w.id::text, w.secrets, w.id::text, w.user_id::text, w.provider"
 		" FROM public.integration_webhooks w"
-		" WHERE left(w.secrets, 12) <> 'v1.' || $1 || '.' AND w.id > $2::uuid"
+		" WHERE left(w.secrets, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.' AND w.id > $2::uuid"
 		" ORDER BY w.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.integration_webhooks w SET key_id = $1, secrets = r.new"
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
@@ -83,7 +85,7 @@ static const rotate_table tables[] = {
 		"oauth_states", "00000000-0000-0000-0000-000000000000",
 		"SELECT s.id::text, s.code_verifier, s.state_hash, s.user_id::text, s.provider"
 		" FROM public.oauth_states s"
-		" WHERE s.code_verifier IS NOT NULL AND left(s.code_verifier, 12) <> 'v1.' || $1 || '.'"
+		" WHERE s.code_verifier IS NOT NULL AND left(s.code_verifier, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'"
 		"  AND s.used_at IS NULL AND s.expires_at > now() AND s.id > $2::uuid"
 		" ORDER BY s.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.oauth_states s SET code_verifier = r.new"
@@ -100,7 +102,7 @@ static const rotate_table tables[] = {
 		" FROM public.integration_sync_jobs j"
 		" WHERE j.kind = 'revoke_retry' AND j.status <> 'succeeded'"
 		"  AND jsonb_typeof(j.payload->'secret') = 'string'"
-		"  AND left(j.payload->>'secret', 12) <> 'v1.' || $1 || '.'"
+		"  AND left(j.payload->>'secret', 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'"
 		"  AND j.id > $2::bigint"
 		" ORDER BY j.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.integration_sync_jobs j"
@@ -112,13 +114,13 @@ static const rotate_table tables[] = {
 };
 
 static const char *const count_sql[] = {
-	"SELECT count(*) FROM public.credentials WHERE left(secret, 12) <> 'v1.' || $1 || '.'",
-	"SELECT count(*) FROM public.integration_webhooks WHERE left(secrets, 12) <> 'v1.' || $1 || '.'",
+	"SELECT count(*) FROM public.credentials WHERE left(secret, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'",
+	"SELECT count(*) FROM public.integration_webhooks WHERE left(secrets, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'",
 	"SELECT count(*) FROM public.oauth_states WHERE code_verifier IS NOT NULL"
-	" AND left(code_verifier, 12) <> 'v1.' || $1 || '.' AND used_at IS NULL AND expires_at > now()",
+	" AND left(code_verifier, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.' AND used_at IS NULL AND expires_at > now()",
 	"SELECT count(*) FROM public.integration_sync_jobs WHERE kind = 'revoke_retry'"
 	" AND status <> 'succeeded' AND jsonb_typeof(payload->'secret') = 'string'"
-	" AND left(payload->>'secret', 12) <> 'v1.' || $1 || '.'",
+	" AND left(payload->>'secret', 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'",
 };
 
 /* Appends {"id":..,"old":..,"new":..} to the update list. */

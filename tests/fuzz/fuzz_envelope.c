@@ -3,7 +3,7 @@
  * Byte 0 picks the mode; the rest is:
  *   0  an envelope opened with a fixed ring (current + previous key) and a
  *      fixed row context: ia_crypto_open and ia_crypto_envelope_kid;
- *   1  "<context>\n<plaintext>": sealed, opened again (same bytes), opened
+ *   1  "<context>\n<plaintext>" (the context after "credentials.secret|"): sealed, opened again (same bytes), opened
  *      with another context (fails), and opened after one character of the
  *      envelope is changed (fails: tampering never yields data);
  *   2  key text "<current>\n<previous csv>" for ia_key_parse / ia_keyring_load,
@@ -59,17 +59,24 @@ static void open_any(const char *envelope)
 		FUZZ_CHECK(pt == NULL && len == 0);
 	}
 	if (ia_crypto_envelope_kid(envelope, kid) == 0)
-		FUZZ_CHECK(is_kid(kid) && strncmp(envelope, "v1.", 3) == 0);
+		FUZZ_CHECK(is_kid(kid) && (strncmp(envelope, "v1.", 3) == 0 || strncmp(envelope, "v2.", 3) == 0));
 	else
 		FUZZ_CHECK(kid[0] == '\0');
 }
 
 static void roundtrip(const uint8_t *data, size_t size)
 {
-	size_t cn, pn;
+	/* a context of a known purpose (a subkey each), the rest of it fuzzed */
+	static const char purpose[] = "credentials.secret|";
+	size_t tn, pn;
 	const uint8_t *p;
-	fuzz_split(data, size, "\n", &cn, &p, &pn);
-	char *context = fuzz_strndup(data, cn);
+	fuzz_split(data, size, "\n", &tn, &p, &pn);
+	size_t cn = sizeof purpose - 1 + tn;
+	char *context = malloc(cn + 1);
+	FUZZ_CHECK(context != NULL);
+	memcpy(context, purpose, sizeof purpose - 1);
+	memcpy(context + sizeof purpose - 1, data, tn);
+	context[cn] = '\0';
 	char *env = NULL, *pt = NULL;
 	size_t len = 0;
 
@@ -137,8 +144,8 @@ static void keys(const uint8_t *data, size_t size)
 		FUZZ_CHECK(kr != NULL && is_kid(ia_keyring_current_kid(kr)));
 		char *env = NULL, *pt = NULL;
 		size_t len = 0;
-		FUZZ_CHECK(ia_crypto_seal(kr, "x", 1, "c", &env) == 0);
-		FUZZ_CHECK(ia_crypto_open(kr, env, "c", &pt, &len) == 0 && len == 1);
+		FUZZ_CHECK(ia_crypto_seal(kr, "x", 1, "credentials.secret|c", &env) == 0);
+		FUZZ_CHECK(ia_crypto_open(kr, env, "credentials.secret|c", &pt, &len) == 0 && len == 1);
 		ia_secret_free(pt, len);
 		free(env);
 		ia_keyring_free(kr);

@@ -24,7 +24,7 @@ test('deleting an OAuth connection revokes its tokens at the provider', { timeou
 	const job = psql(`SELECT status || ' ' || coalesce(payload->>'secret', '-') || ' ' || payload::text
 		FROM public.integration_sync_jobs
 		WHERE kind = 'revoke_retry' AND payload->>'integration_id' = ${lit(id)};`);
-	assert.match(job, /^(queued|running) v1\.|^(succeeded|failed) /, `a revoke_retry job was queued with the delete: ${job.slice(0, 40)}`);
+	assert.match(job, /^(queued|running) v2\.|^(succeeded|failed) /, `a revoke_retry job was queued with the delete: ${job.slice(0, 40)}`);
 	assert.ok(!job.includes(creds.access_token), 'the job holds a sealed credential, never plaintext');
 	assert.ok(await poll(async () => (await introspect(ISSUER, creds.access_token, CLIENT)).active === false,
 		{ timeoutMs: 20000, intervalMs: 300 }), 'the worker revoked the access token at the provider');

@@ -46,7 +46,7 @@ describe('encryption at rest', () => {
 		// stored values are envelopes naming their key
 		const rows = psql(`SELECT key_id || ' ' || left(secret, 3) FROM public.credentials WHERE user_id = ${lit(u.id)};`).split('\n');
 		assert.ok(rows.length >= 5);
-		for (const r of rows) assert.match(r, /^\S+ v1\.$/);
+		for (const r of rows) assert.match(r, /^\S+ v2\.$/);
 	});
 
 	test('no secret reaches the stack\'s logs', async () => {

@@ -211,7 +211,7 @@ describe('connect end to end', () => {
 
 		// nothing readable at rest
 		const secret = psql(`SELECT secret FROM public.credentials WHERE integration_id = ${lit(i.id)};`);
-		assert.match(secret, /^v1\./);
+		assert.match(secret, /^v2\./);
 		assert.ok(!secret.includes(body.credentials.access_token));
 		assert.ok(!allLogs().includes(body.credentials.access_token), 'the access token is in a log');
 	});
@@ -348,7 +348,7 @@ describe('auth-start', () => {
 		assert.notEqual(row.state_hash, state);
 		assert.ok(!text.includes(state), 'the raw state is in oauth_states');
 		assert.ok(!text.includes(s.cookie.value), 'the raw flow nonce is in oauth_states');
-		assert.match(row.code_verifier, /^v1\./, 'code_verifier is an encrypted envelope');
+		assert.match(row.code_verifier, /^v2\./, 'code_verifier is an encrypted envelope');
 		assert.notEqual(s256(row.code_verifier), q.get('code_challenge'), 'code_verifier is stored in the clear');
 		assert.equal(row.provider, 'testoidc');
 		assert.equal(row.connection, 'lab');

@@ -465,7 +465,7 @@ describe('revokeToken', () => {
 		assert.equal(jobs.length, 1, 'one revoke_retry job');
 		const text = JSON.stringify(jobs[0]);
 		for (const s of [k.tokens.access_token, k.tokens.refresh_token]) assert.ok(!text.includes(s), 'no plaintext token in the job');
-		assert.match(jobs[0].payload.secret ?? '', /^v1\.[0-9a-f]{8}\.[A-Za-z0-9_-]{40,}$/, 'the secret is an encrypted envelope');
+		assert.match(jobs[0].payload.secret ?? '', /^v2\.[0-9a-f]{8}\.[A-Za-z0-9_-]{40,}$/, 'the secret is an encrypted envelope');
 
 		// the worker tries while the server is still unreachable, and fails
 		const failed = await poll(() => {

@@ -702,7 +702,7 @@ describe('webhooks: per-webhook secrets (intauthctl webhook-add)', () => {
 		assert.equal(stored.integration_id, integ.id);
 		assert.equal(stored.provider, 'github');
 		assert.equal(stored.active, true);
-		assert.match(stored.secrets, /^v1\.[0-9a-f]{8}\./);
+		assert.match(stored.secrets, /^v2\.[0-9a-f]{8}\./);
 		assert.equal(stored.secrets.split('.')[1], stored.key_id);
 		assertNoSecrets(stored.secrets, [s1, s2, Buffer.from(s1).toString('base64')], 'stored secrets');
 

@@ -53,7 +53,8 @@ async function intauthctl(args, { key, previous } = {}) {
 }
 
 /** rotate-keys: exit code, the current kid and the counts per table. */
-async function rotateKeys(keys, { batch = 5, codes = [0, 3] } = {}) {
+// 4: rows no key opens; other files leave such rows behind on purpose
+async function rotateKeys(keys, { batch = 5, codes = [0, 3, 4] } = {}) {
 	const r = await intauthctl(['rotate-keys', '--batch', String(batch)], keys);
 	const what = `rotate-keys exited ${r.code}\n${r.stdout}\n${r.stderr}`;
 	assert.ok(codes.includes(r.code), what);
@@ -93,7 +94,7 @@ async function restartStack(t) {
 	assert.match(stdout, /BASE_URL=/, `scripts/stack up: ${stdout}\n${down.stderr}\n${stderr}`);
 }
 
-const kidOf = (envelope) => /^v1\.([0-9a-f]{8})\./.exec(envelope || '')?.[1];
+const kidOf = (envelope) => /^v[12]\.([0-9a-f]{8})\./.exec(envelope || '')?.[1];
 
 /** The secret part of a stored body, as getCredentials answers it. */
 function expectedCredentials(body) {
@@ -277,7 +278,7 @@ describe('intauthctl rotate-keys', () => {
 		asUser(users[0].id, `UPDATE public.credentials SET key_id = ${lit(first.kid)}, secret = ${lit(liarRow[1])}`
 			+ ` WHERE id = ${lit(liarRow[0])};`, { commit: true });
 		assert.equal(psql(`SELECT key_id || ' ' || left(secret, 12) FROM public.credentials WHERE id = ${lit(liarRow[0])};`),
-			`${first.kid} v1.${oldKid}.`, 'the owner could not put the old envelope back');
+			`${first.kid} v2.${oldKid}.`, 'the owner could not put the old envelope back');
 		// what programs still on the old key wrote meanwhile is picked up by a re-run
 		const leftBefore = Number(psql(`SELECT count(*) FROM public.credentials WHERE ${ours} AND key_id <> ${lit(first.kid)};`));
 		const second = await rotateKeys({ key: newKey, previous: OLD_KEY });
@@ -285,7 +286,7 @@ describe('intauthctl rotate-keys', () => {
 		assert.ok(second.tables.credentials.rotated >= leftBefore, `re-run rotated ${second.tables.credentials.rotated} of our ${leftBefore} old rows: ${second.what}`);
 		const rows = psql(`SELECT key_id || ' ' || left(secret, 12) FROM public.credentials WHERE ${ours};`).split('\n');
 		assert.equal(rows.length, latest.size, 'a credentials row is missing or extra');
-		for (const r of rows) assert.equal(r, `${first.kid} v1.${first.kid}.`, 'a row is not under the new key after the re-run');
+		for (const r of rows) assert.equal(r, `${first.kid} v2.${first.kid}.`, 'a row is not under the new key after the re-run');
 		for (const f of [flowA, flowB]) assert.equal(kidOf(verifierOf(f)), first.kid, 'an in-flight verifier is not under the new key');
 		assert.equal(kidOf(psql(`SELECT secret FROM public.credentials WHERE integration_id = ${lit(control.id)};`)), first.kid);
 		assert.equal(kidOf(jobRow()[2]), first.kid, 'the revoke_retry credential is not under the new key');
@@ -298,7 +299,7 @@ describe('intauthctl rotate-keys', () => {
 		const junkId = psql(`SELECT id FROM public.credentials WHERE integration_id = ${lit(junkIntegration)};`);
 		asUser(users[1].id, `UPDATE public.credentials SET secret = 'v1.deadbeef.AAAA' WHERE id = ${lit(junkId)};`, { commit: true });
 		const junk = await rotateKeys({ key: newKey, previous: OLD_KEY }, { codes: [4] });
-		assert.equal(junk.tables.credentials.failed, 1, junk.what);
+		assert.equal(junk.tables.credentials.failed, second.tables.credentials.failed + 1, junk.what);
 		assert.ok(junk.stderr.includes(junkId) || junk.stdout.includes(junkId), `the row that does not open is not named: ${junk.what}`);
 		assert.equal(psql(`SELECT secret FROM public.credentials WHERE id = ${lit(junkId)};`), 'v1.deadbeef.AAAA');
 		psql(`DELETE FROM public.integrations WHERE id = ${lit(junkIntegration)};`);

@@ -12,7 +12,8 @@
 
 #define KEY_A_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 #define KEY_B_HEX "fbffbfffbfffbfffbfffbfffbfffbfffbfffbfffbfffbfffbfffbfffbfffbffe"
-#define CTX "credentials|secret|7d2c1d2e-0f6a-4c55-9d0e-3b7b7a2a9f10|user|github"
+#define CTX "credentials.secret|7d2c1d2e-0f6a-4c55-9d0e-3b7b7a2a9f10|user|github"
+#define WEBHOOK_CTX "integration_webhooks.secrets|7d2c1d2e-0f6a-4c55-9d0e-3b7b7a2a9f10|user|github"
 
 static void replace_chars(char *s, char from, char to)
 {
@@ -149,8 +150,8 @@ static void test_envelope(void)
 	CHECK(a && b && c, "rings load");
 
 	CHECK(ia_crypto_seal(a, secret, strlen(secret), CTX, &env) == 0 && env, "seal");
-	CHECK(strncmp(env, "v1.", 3) == 0 && strncmp(env + 3, ia_keyring_current_kid(a), 8) == 0 &&
-	      env[11] == '.', "envelope is v1.<kid>.<data>");
+	CHECK(strncmp(env, "v2.", 3) == 0 && strncmp(env + 3, ia_keyring_current_kid(a), 8) == 0 &&
+	      env[11] == '.', "envelope is v2.<kid>.<data>");
 	CHECK(strstr(env, "gho_abc") == NULL, "envelope does not show the plaintext");
 	CHECK(ia_crypto_envelope_kid(env, kid) == 0, "envelope kid read");
 	CHECK_STR(kid, ia_keyring_current_kid(a), "envelope kid is the sealing key's");
@@ -221,7 +222,9 @@ static void test_envelope(void)
 	CHECK(ia_crypto_envelope_kid("v1.0011AABB.AAAA", kid) == -1, "kid: upper case refused");
 	CHECK(ia_crypto_envelope_kid("v1.00112233", kid) == -1 && kid[0] == '\0',
 	      "kid: missing data refused");
-	CHECK(ia_crypto_envelope_kid("v2.00112233.AAAA", kid) == -1, "kid: other version refused");
+	CHECK(ia_crypto_envelope_kid("v3.00112233.AAAA", kid) == -1, "kid: unknown version refused");
+	CHECK(ia_crypto_envelope_kid("v1.00112233.AAAA", kid) == 0 && strcmp(kid, "00112233") == 0,
+	      "kid: a v1 envelope's kid read");
 
 	/* size caps */
 	char *big = malloc(IA_SECRET_MAX + 1);
@@ -261,6 +264,82 @@ static void test_envelope(void)
 	ia_keyring_free(c);
 }
 
+/* The documented format, rebuilt here with libsodium alone: v2 seals under
+ * the purpose's subkey, v1 envelopes of older releases still open. */
+static int raw_open(const unsigned char key[IA_KEY_BYTES], const char *env, const char *ad_text,
+		    unsigned char *out, unsigned long long *out_len)
+{
+	unsigned char raw[512];
+	long n = ia_b64url_decode(env + 12, strlen(env + 12), raw, sizeof raw);
+	if (n < crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
+		return -1;
+	return crypto_aead_xchacha20poly1305_ietf_decrypt(
+		out, out_len, NULL, raw + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+		(unsigned long long)n - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+		(const unsigned char *)ad_text, strlen(ad_text), raw, key);
+}
+
+static void test_envelope_versions(void)
+{
+	ia_keyring *a = NULL;
+	unsigned char master[IA_KEY_BYTES], legacy[IA_KEY_BYTES], cred_key[IA_KEY_BYTES],
+		hook_key[IA_KEY_BYTES], out[256];
+	unsigned long long out_len = 0;
+	char err[200], ad[512], *env = NULL, *pt = NULL;
+	size_t pt_len = 0;
+	const char *secret = "{\"api_key\":\"sk_live_versions\"}";
+
+	ia_keyring_load(&a, KEY_A_HEX, NULL, err, sizeof err);
+	ia_hex_decode(KEY_A_HEX, 64, master, sizeof master);
+	crypto_kdf_derive_from_key(legacy, sizeof legacy, 1, "credentl", master);
+	crypto_kdf_derive_from_key(cred_key, sizeof cred_key, 1, "intauth2", master);
+	crypto_kdf_derive_from_key(hook_key, sizeof hook_key, 2, "intauth2", master);
+	const char *kid = ia_keyring_current_kid(a);
+
+	/* v2: the credential purpose's subkey and the v2 AD open it, the
+	 * webhook purpose's subkey (same master key, same AD) does not */
+	CHECK(ia_crypto_seal(a, secret, strlen(secret), CTX, &env) == 0, "v2 seal");
+	snprintf(ad, sizeof ad, "intauth/v2|%s|%s", kid, CTX);
+	CHECK(raw_open(cred_key, env, ad, out, &out_len) == 0 && out_len == strlen(secret) &&
+	      memcmp(out, secret, out_len) == 0, "v2: subkey 1 of \"intauth2\" and AD intauth/v2|kid|context");
+	CHECK(raw_open(hook_key, env, ad, out, &out_len) != 0, "v2: another purpose's subkey does not open it");
+	CHECK(raw_open(legacy, env, ad, out, &out_len) != 0, "v2: the v1 subkey does not open it");
+	free(env);
+	env = NULL;
+	CHECK(ia_crypto_seal(a, secret, strlen(secret), WEBHOOK_CTX, &env) == 0, "v2 seal, webhook purpose");
+	snprintf(ad, sizeof ad, "intauth/v2|%s|%s", kid, WEBHOOK_CTX);
+	CHECK(raw_open(hook_key, env, ad, out, &out_len) == 0, "v2: the webhook purpose has subkey 2");
+	free(env);
+	env = NULL;
+	CHECK(ia_crypto_seal(a, secret, strlen(secret), "credentials|secret|x|y|z", &env) == -1 && !env,
+	      "a context naming no known purpose is refused");
+
+	/* v1, as older releases wrote it */
+	unsigned char raw[24 + 64 + 16];
+	unsigned long long ct_len = 0;
+	char v1[200];
+	snprintf(ad, sizeof ad, "intauth/v1|%s|%s", kid, CTX);
+	randombytes_buf(raw, 24);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(raw + 24, &ct_len, (const unsigned char *)secret,
+						   strlen(secret), (const unsigned char *)ad, strlen(ad),
+						   NULL, raw, legacy);
+	snprintf(v1, sizeof v1, "v1.%s.", kid);
+	ia_b64url_encode(raw, 24 + (size_t)ct_len, v1 + 12, sizeof v1 - 12);
+	CHECK(ia_crypto_open(a, v1, CTX, &pt, &pt_len) == 0 && pt_len == strlen(secret) &&
+	      memcmp(pt, secret, pt_len) == 0, "a v1 envelope still opens");
+	ia_secret_free(pt, pt_len);
+	pt = NULL;
+	CHECK(ia_crypto_open(a, v1, WEBHOOK_CTX, &pt, &pt_len) == -1, "a v1 envelope stays bound to its context");
+	v1[1] = '2';
+	CHECK(ia_crypto_open(a, v1, CTX, &pt, &pt_len) == -1 && !pt, "a v1 envelope relabelled v2 does not open");
+
+	sodium_memzero(master, sizeof master);
+	sodium_memzero(legacy, sizeof legacy);
+	sodium_memzero(cred_key, sizeof cred_key);
+	sodium_memzero(hook_key, sizeof hook_key);
+	ia_keyring_free(a);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -268,5 +347,6 @@ int main(void)
 	test_key_parse();
 	test_keyring();
 	test_envelope();
+	test_envelope_versions();
 	return ia_test_done();
 }
