@@ -21,7 +21,10 @@
 
 /* a healthCheck call stops claiming new batches after this long */
 #define HEALTH_CHECK_BUDGET_SECONDS 40
-#define HEALTH_BATCH_PER_SLOT 4
+/* One parallel wave per batch: the batch's row locks are held across its
+ * provider calls, so a getCredentials or refresh of one of its rows waits at
+ * most one refresh timeout (not four, past the 20 s lock_timeout). */
+#define HEALTH_BATCH_PER_SLOT 1
 
 /* A forced refresh is satisfied by a refresh that completed after the request
  * arrived. Arrival is when nginx took the request (REQUEST_START): a burst of
@@ -706,10 +709,11 @@ static void run_transfers(refresh_call *calls, size_t n, long concurrency)
 /* Where the provider has a userinfo_url, the fresh token must be accepted
  * there too: a 401 or 403 means the grant no longer works (the connection
  * is marked `error`); other failures are the provider's trouble, not the
- * connection's, and change nothing. */
-/* -1 with err when the batch's transaction is lost. */
-static int check_userinfo(ia_app *app, refresh_call *calls, long n, health_counts *counts,
-			  ia_err *err)
+ * connection's, and change nothing. This runs after the batch committed: the
+ * rotated tokens are safe and the row locks gone before a second round of
+ * provider calls, and each verdict is a short statement of its own that
+ * leaves alone a row someone changed meanwhile (a revoke, a reconnect). */
+static void check_userinfo(ia_app *app, refresh_call *calls, long n, health_counts *counts)
 {
 	for (long i = 0; i < n; i++) {
 		refresh_call *c = &calls[i];
@@ -728,31 +732,34 @@ static int check_userinfo(ia_app *app, refresh_call *calls, long n, health_count
 		refresh_call *c = &calls[i];
 		ia_err why = { 0 };
 		long status = 0;
+		bool found = false;
+		ia_buf ignored;
 		if (!c->ready)
 			continue;
 		c->ready = false;
 		if (ia_outbound_result(&c->call, c->result, &status, &why) || (status != 401 && status != 403))
 			continue;
 		const char *params[] = { c->row.id };
-		PQclear(ia_db_exec(&app->db,
-				   "WITH l AS (INSERT INTO public.integration_logs (integration_id, user_id, provider,"
-				   "  level, action, message)"
-				   "  SELECT id, user_id, provider, 'error', 'userinfo_rejected',"
-				   "  'The provider refused the fresh token at its userinfo endpoint.'"
-				   "  FROM public.integrations WHERE id = $1::uuid)"
-				   " UPDATE public.integrations SET status = 'error', last_error ="
+		ia_buf_init(&ignored, 64);
+		int rc = ia_db_run_one(&app->db, NULL,
+				   "WITH u AS (UPDATE public.integrations SET status = 'error', last_error ="
 				   "  jsonb_build_object('code', 'userinfo_rejected', 'message',"
 				   "  'The provider refused the fresh token; reconnect.'), updated_at = now()"
-				   " WHERE id = $1::uuid",
-				   1, params, &why));
-		bool row_failed;
-		if (ia_db_row_next(&app->db, &row_failed, err))
-			return -1;
+				   "  WHERE id = $1::uuid AND status = 'connected'"
+				   "  RETURNING id, user_id, provider)"
+				   " INSERT INTO public.integration_logs (integration_id, user_id, provider,"
+				   "  level, action, message)"
+				   " SELECT id, user_id, provider, 'error', 'userinfo_rejected',"
+				   "  'The provider refused the fresh token at its userinfo endpoint.'"
+				   " FROM u RETURNING 'recorded'",
+				   1, params, &ignored, &found, &why);
+		ia_buf_release(&ignored);
+		if (rc || !found)
+			continue;
 		counts->refreshed--;
 		counts->failed++;
 		ia_log(IA_LOG_WARN, "userinfo_rejected", "integration %s: HTTP %ld", c->row.id, status);
 	}
-	return 0;
 }
 
 /* One batch: claim due rows nobody else holds, refresh them in parallel,
@@ -816,10 +823,12 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 		else
 			counts->failed++;
 	}
-	if (check_userinfo(app, calls, n, counts, err) || ia_db_commit(&app->db, err))
+	if (ia_db_commit(&app->db, err)) {
 		n = -1;
-	else
-		counts->checked += n;
+		goto out;
+	}
+	counts->checked += n;
+	check_userinfo(app, calls, n, counts);
 out:
 	if (n < 0)
 		ia_db_rollback(&app->db);

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
 	ENV, INTAUTHCTL, ROOT, apiKeyBody, assertError, assertIntegration, assertOk, connectTestOidc, fn,
-	getCredentials, lit, newUser, poll, post, psql, serviceToken, show, sleep, storeCredentials,
+	getCredentials, lit, newUser, poll, post, psql, psqlTry, serviceToken, show, sleep, storeCredentials,
 	anonToken,
 } from './lib.mjs';
 import * as oauth from '../oauth/consent.mjs';
@@ -618,6 +618,26 @@ describe('healthCheck', () => {
 		assert.equal(refused.length, 1);
 		assert.equal(refused[0].last_error?.code, 'userinfo_rejected');
 		await setMode(ISSUER, { userinfo: 'normal' });
+	});
+
+	test('the refreshed rows are committed and unlocked before the userinfo round', async () => {
+		const ok = healthy();
+		makeExpiring(ok, { exclusive: true });
+		const seen = (await stats(ISSUER)).userinfo;
+		await setMode(ISSUER, { userinfo: 'slow', slow_ms: 3000, count: ok.length });
+		const check = healthCheck();
+		try {
+			const calling = await poll(async () => (await stats(ISSUER)).userinfo >= seen + ok.length, { timeoutMs: 20000, intervalMs: 50 });
+			assert.ok(calling, 'the userinfo round did not start');
+			// while the provider keeps the userinfo calls waiting: every row is
+			// free to lock, and already holds its new token
+			const lock = psqlTry(`BEGIN; SELECT id FROM public.integrations WHERE id = ANY(${idList(ok)}) FOR UPDATE NOWAIT; ROLLBACK;`);
+			assert.ok(lock.ok, `a row is still locked during the userinfo round: ${lock.err}`);
+			for (const r of rows(ok).values()) assert.ok(r.expires_in > 3000, `not yet refreshed: expires in ${r.expires_in} s`);
+		} finally {
+			assert.deepEqual(assertOk(await check), { checked: ok.length, refreshed: ok.length, failed: 0, expired: 0 });
+			await setMode(ISSUER, { userinfo: 'normal' });
+		}
 	});
 
 	test('`intauthctl health-check` prints the same JSON', async () => {
