@@ -11,16 +11,10 @@ CREATE INDEX IF NOT EXISTS integration_sync_jobs_user_pending_idx
 	ON public.integration_sync_jobs (user_id)
 	WHERE status IN ('queued', 'running', 'failed') AND kind IN ('revoke_retry', 'bootstrap');
 
-CREATE OR REPLACE FUNCTION intauth.user_queued_job() RETURNS trigger
+-- A trigger of its own beside sql/013's (which sets the queue's columns).
+CREATE OR REPLACE FUNCTION intauth.user_job_cap() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-	IF NEW.kind NOT IN ('revoke_retry', 'bootstrap') THEN
-		RAISE EXCEPTION 'jobs of kind % are queued by the service only', NEW.kind
-			USING ERRCODE = 'insufficient_privilege';
-	END IF;
-	IF octet_length(NEW.payload::text) > 65536 THEN
-		RAISE EXCEPTION 'job payload too large' USING ERRCODE = 'program_limit_exceeded';
-	END IF;
 	-- a disconnect while the provider is down queues one revoke_retry; a
 	-- hundred waiting at once is no user's own doing
 	IF (SELECT count(*) FROM (SELECT 1 FROM public.integration_sync_jobs j
@@ -28,19 +22,14 @@ BEGIN
 	    AND j.kind IN ('revoke_retry', 'bootstrap') LIMIT 100) waiting) >= 100 THEN
 		RAISE EXCEPTION 'too many jobs are waiting for this user' USING ERRCODE = 'IA429';
 	END IF;
-	NEW.status := 'queued';
-	NEW.attempts := 0;
-	NEW.max_attempts := least(greatest(NEW.max_attempts, 1), 10);
-	NEW.run_at := now();
-	NEW.locked_until := NULL;
-	NEW.locked_by := NULL;
-	NEW.last_error := NULL;
-	NEW.finished_at := NULL;
-	NEW.created_at := now();
-	NEW.updated_at := now();
 	RETURN NEW;
 END
 $$;
+
+DROP TRIGGER IF EXISTS integration_sync_jobs_user_cap ON public.integration_sync_jobs;
+CREATE TRIGGER integration_sync_jobs_user_cap BEFORE INSERT ON public.integration_sync_jobs
+	FOR EACH ROW WHEN (current_user = 'authenticated')
+	EXECUTE FUNCTION intauth.user_job_cap();
 
 -- Rows a user wrote before sql/013 with values no claim can take (attempts at
 -- the integer maximum, a run_at of -infinity): each failed every claim that
