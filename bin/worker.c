@@ -35,7 +35,6 @@
 /* ... and at most two statements of its own around them (bootstrap: load,
  * then save), each up to the statement timeout after a 3 s reconnect */
 #define JOB_MAX_STATEMENTS 2
-#define DB_CONNECT_TIMEOUT_MS 3000
 /* how often a busy worker looks for a job whose worker died (ia_jobs_claim) */
 #define RECLAIM_EVERY_SECONDS 5
 
@@ -209,7 +208,7 @@ int main(void)
 		return 1;
 	n = ia_worker_count(&app, "WORKER_CONCURRENCY", 2);
 	long job_max_ms = JOB_MAX_PROVIDER_CALLS * app.cfg.http_timeout_ms;
-	long db_max_ms = JOB_MAX_STATEMENTS * (IA_DB_STATEMENT_TIMEOUT_MS + DB_CONNECT_TIMEOUT_MS);
+	long db_max_ms = JOB_MAX_STATEMENTS * (IA_DB_STATEMENT_TIMEOUT_MS + IA_DB_CONNECT_TIMEOUT_S * 1000L);
 	long lease_default = (job_max_ms + db_max_ms) / 1000 + 30;
 	conf.lease_seconds = conf_long(&app, "WORKER_LEASE_SECONDS", lease_default, 5, 3600);
 	conf.poll_ms = conf_long(&app, "WORKER_POLL_MS", 2000, 10, 60000);

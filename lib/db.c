@@ -223,12 +223,13 @@ static PGconn *connect_bounded(const char *conninfo, long idle_in_tx_ms)
 	static const char *const keys[] = {
 		"dbname", "connect_timeout", "options", "application_name", NULL
 	};
-	char options[160];
+	char options[160], connect_timeout[8];
+	snprintf(connect_timeout, sizeof connect_timeout, "%d", IA_DB_CONNECT_TIMEOUT_S);
 	snprintf(options, sizeof options,
 		 "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%ld"
 		 " -c lock_timeout=%d", IA_DB_STATEMENT_TIMEOUT_MS,
 		 idle_in_tx_ms > 0 ? idle_in_tx_ms : 30000L, IA_DB_STATEMENT_TIMEOUT_MS);
-	const char *const values[] = { conninfo, "3", options, "intauth", NULL };
+	const char *const values[] = { conninfo, connect_timeout, options, "intauth", NULL };
 
 	return PQconnectdbParams(keys, values, 1);
 }

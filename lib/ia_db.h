@@ -57,9 +57,11 @@ typedef struct ia_db {
 
 /* statement_timeout and lock_timeout of every connection */
 #define IA_DB_STATEMENT_TIMEOUT_MS 20000
+/* libpq's connect_timeout of every connection, in seconds */
+#define IA_DB_CONNECT_TIMEOUT_S 3
 
 void ia_db_init(ia_db *db, const char *conninfo);
-/* A connection with the same bounds as ia_db's (3 s to connect, the statement
+/* A connection with the same bounds as ia_db's (IA_DB_CONNECT_TIMEOUT_S, the statement
  * and lock timeouts), for a caller that drives it itself (the worker's LISTEN
  * connection). NULL when it cannot connect; the caller PQfinish()es it. */
 PGconn *ia_db_connect_plain(const char *conninfo);

@@ -40,6 +40,11 @@
 
 _Static_assert(IA_CREDENTIAL_CONTEXT_MAX <= CONTEXT_MAX, "context buffers");
 
+/* SQL: the envelope in column col is not of the current version and key ($1,
+ * the current kid): its first 12 characters are the prefix, the kid, a dot */
+#define NOT_CURRENT(col) "left(" col ", 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'"
+_Static_assert(sizeof IA_ENVELOPE_PREFIX - 1 + IA_KID_CHARS + 1 == 12, "envelope head length");
+
 typedef void (*context_fn)(char out[CONTEXT_MAX], const char *a, const char *b, const char *c);
 
 /* One kind of sealed value. select: $1 current kid, $2 last id seen, $3 batch;
@@ -61,7 +66,7 @@ static const rotate_table tables[] = {
 		/* the integration's user and provider: what the readers bind with */
 		"SELECT c.id::text, c.secret, c.id::text, i.user_id::text, i.provider"
 		" FROM public.credentials c JOIN public.integrations i ON i.id = c.integration_id"
-		" WHERE left(c.secret, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.' AND c.id > $2::uuid"
+		" WHERE " NOT_CURRENT("c.secret") " AND c.id > $2::uuid"
 		" ORDER BY c.id LIMIT $3::int FOR UPDATE OF c SKIP LOCKED",
 		"UPDATE public.credentials c SET key_id = $1, secret = r.new"
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
@@ -72,7 +77,7 @@ static const rotate_table tables[] = {
 		"integration_webhooks", "00000000-0000-0000-0000-000000000000",
 		"SELECT w.id::text, w.secrets, w.id::text, w.user_id::text, w.provider"
 		" FROM public.integration_webhooks w"
-		" WHERE left(w.secrets, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.' AND w.id > $2::uuid"
+		" WHERE " NOT_CURRENT("w.secrets") " AND w.id > $2::uuid"
 		" ORDER BY w.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.integration_webhooks w SET key_id = $1, secrets = r.new"
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
@@ -85,7 +90,7 @@ static const rotate_table tables[] = {
 		"oauth_states", "00000000-0000-0000-0000-000000000000",
 		"SELECT s.id::text, s.code_verifier, s.state_hash, s.user_id::text, s.provider"
 		" FROM public.oauth_states s"
-		" WHERE s.code_verifier IS NOT NULL AND left(s.code_verifier, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'"
+		" WHERE s.code_verifier IS NOT NULL AND " NOT_CURRENT("s.code_verifier")
 		"  AND s.used_at IS NULL AND s.expires_at > now() AND s.id > $2::uuid"
 		" ORDER BY s.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.oauth_states s SET code_verifier = r.new"
@@ -102,7 +107,7 @@ static const rotate_table tables[] = {
 		" FROM public.integration_sync_jobs j"
 		" WHERE j.kind = 'revoke_retry' AND j.status <> 'succeeded'"
 		"  AND jsonb_typeof(j.payload->'secret') = 'string'"
-		"  AND left(j.payload->>'secret', 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'"
+		"  AND " NOT_CURRENT("j.payload->>'secret'")
 		"  AND j.id > $2::bigint"
 		" ORDER BY j.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.integration_sync_jobs j"
@@ -114,13 +119,13 @@ static const rotate_table tables[] = {
 };
 
 static const char *const count_sql[] = {
-	"SELECT count(*) FROM public.credentials WHERE left(secret, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'",
-	"SELECT count(*) FROM public.integration_webhooks WHERE left(secrets, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'",
+	"SELECT count(*) FROM public.credentials WHERE " NOT_CURRENT("secret"),
+	"SELECT count(*) FROM public.integration_webhooks WHERE " NOT_CURRENT("secrets"),
 	"SELECT count(*) FROM public.oauth_states WHERE code_verifier IS NOT NULL"
-	" AND left(code_verifier, 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.' AND used_at IS NULL AND expires_at > now()",
+	" AND " NOT_CURRENT("code_verifier") " AND used_at IS NULL AND expires_at > now()",
 	"SELECT count(*) FROM public.integration_sync_jobs WHERE kind = 'revoke_retry'"
 	" AND status <> 'succeeded' AND jsonb_typeof(payload->'secret') = 'string'"
-	" AND left(payload->>'secret', 12) <> '" IA_ENVELOPE_PREFIX "' || $1 || '.'",
+	" AND " NOT_CURRENT("payload->>'secret'"),
 };
 
 /* Appends {"id":..,"old":..,"new":..} to the update list. */
