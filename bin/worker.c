@@ -33,7 +33,8 @@
  * worker would run the job a second time. */
 #define JOB_MAX_PROVIDER_CALLS 2
 /* ... and at most two statements of its own around them (bootstrap: load,
- * then save), each up to the statement timeout after a 3 s reconnect */
+ * then save), each up to the statement timeout after a reconnect that may take
+ * IA_DB_CONNECT_TIMEOUT_S */
 #define JOB_MAX_STATEMENTS 2
 /* how often a busy worker looks for a job whose worker died (ia_jobs_claim) */
 #define RECLAIM_EVERY_SECONDS 5

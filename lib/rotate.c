@@ -47,15 +47,32 @@ _Static_assert(sizeof IA_ENVELOPE_PREFIX - 1 + IA_KID_CHARS + 1 == 12, "envelope
 
 typedef void (*context_fn)(char out[CONTEXT_MAX], const char *a, const char *b, const char *c);
 
+/* Which rows of each table still need re-sealing: one filter, used by both the
+ * batch select and the count, so the two can never disagree. */
+#define CREDENTIAL_PENDING NOT_CURRENT("c.secret")
+#define WEBHOOK_PENDING NOT_CURRENT("w.secrets")
+/* only flows still in progress: a used or expired state is never opened again
+ * (and is deleted a day later) */
+#define STATE_PENDING                                                                    \
+	"s.code_verifier IS NOT NULL AND " NOT_CURRENT("s.code_verifier")                \
+	" AND s.used_at IS NULL AND s.expires_at > now()"
+/* a dead job can be queued again (intauthctl jobs retry): only succeeded ones
+ * are done for good */
+#define REVOKE_JOB_PENDING                                                               \
+	"j.kind = 'revoke_retry' AND j.status <> 'succeeded'"                            \
+	" AND jsonb_typeof(j.payload->'secret') = 'string'"                              \
+	" AND " NOT_CURRENT("j.payload->>'secret'")
+
 /* One kind of sealed value. select: $1 current kid, $2 last id seen, $3 batch;
  * columns id, envelope, then the three context parts. update: $1 current kid
  * (when n_update_params is 2), $2 (or $1) a JSON array of {id, old, new};
- * updates only rows whose envelope is still `old`. */
+ * updates only rows whose envelope is still `old`. count: $1 current kid. */
 typedef struct rotate_table {
 	const char *name;
 	const char *first_id;
 	const char *select_sql;
 	const char *update_sql;
+	const char *count_sql;
 	int n_update_params;
 	context_fn context;
 } rotate_table;
@@ -66,66 +83,52 @@ static const rotate_table tables[] = {
 		/* the integration's user and provider: what the readers bind with */
 		"SELECT c.id::text, c.secret, c.id::text, i.user_id::text, i.provider"
 		" FROM public.credentials c JOIN public.integrations i ON i.id = c.integration_id"
-		" WHERE " NOT_CURRENT("c.secret") " AND c.id > $2::uuid"
+		" WHERE " CREDENTIAL_PENDING " AND c.id > $2::uuid"
 		" ORDER BY c.id LIMIT $3::int FOR UPDATE OF c SKIP LOCKED",
 		"UPDATE public.credentials c SET key_id = $1, secret = r.new"
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
 		" WHERE c.id = r.id AND c.secret = r.old",
+		"SELECT count(*) FROM public.credentials c WHERE " CREDENTIAL_PENDING,
 		2, ia_credential_context,
 	},
 	{
 		"integration_webhooks", "00000000-0000-0000-0000-000000000000",
 		"SELECT w.id::text, w.secrets, w.id::text, w.user_id::text, w.provider"
 		" FROM public.integration_webhooks w"
-		" WHERE " NOT_CURRENT("w.secrets") " AND w.id > $2::uuid"
+		" WHERE " WEBHOOK_PENDING " AND w.id > $2::uuid"
 		" ORDER BY w.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.integration_webhooks w SET key_id = $1, secrets = r.new"
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
 		" WHERE w.id = r.id AND w.secrets = r.old",
+		"SELECT count(*) FROM public.integration_webhooks w WHERE " WEBHOOK_PENDING,
 		2, ia_webhook_secret_context,
 	},
 	{
-		/* only flows still in progress: a used or expired state is never
-		 * opened again (and is deleted a day later) */
 		"oauth_states", "00000000-0000-0000-0000-000000000000",
 		"SELECT s.id::text, s.code_verifier, s.state_hash, s.user_id::text, s.provider"
 		" FROM public.oauth_states s"
-		" WHERE s.code_verifier IS NOT NULL AND " NOT_CURRENT("s.code_verifier")
-		"  AND s.used_at IS NULL AND s.expires_at > now() AND s.id > $2::uuid"
+		" WHERE " STATE_PENDING " AND s.id > $2::uuid"
 		" ORDER BY s.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.oauth_states s SET code_verifier = r.new"
 		" FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, old text, new text)"
 		" WHERE s.id = r.id AND s.code_verifier = r.old",
+		"SELECT count(*) FROM public.oauth_states s WHERE " STATE_PENDING,
 		1, ia_oauth_verifier_context,
 	},
 	{
-		/* a dead job can be queued again (intauthctl jobs retry): only
-		 * succeeded ones are done for good */
 		"revoke_retry jobs", "0",
 		"SELECT j.id::text, j.payload->>'secret', j.payload->>'integration_id',"
 		"  coalesce(j.user_id::text, ''), j.payload->>'provider'"
 		" FROM public.integration_sync_jobs j"
-		" WHERE j.kind = 'revoke_retry' AND j.status <> 'succeeded'"
-		"  AND jsonb_typeof(j.payload->'secret') = 'string'"
-		"  AND " NOT_CURRENT("j.payload->>'secret'")
-		"  AND j.id > $2::bigint"
+		" WHERE " REVOKE_JOB_PENDING " AND j.id > $2::bigint"
 		" ORDER BY j.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.integration_sync_jobs j"
 		" SET payload = jsonb_set(j.payload, '{secret}', to_jsonb(r.new))"
 		" FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, old text, new text)"
 		" WHERE j.id = r.id AND j.payload->>'secret' = r.old",
+		"SELECT count(*) FROM public.integration_sync_jobs j WHERE " REVOKE_JOB_PENDING,
 		1, ia_revoke_retry_context,
 	},
-};
-
-static const char *const count_sql[] = {
-	"SELECT count(*) FROM public.credentials WHERE " NOT_CURRENT("secret"),
-	"SELECT count(*) FROM public.integration_webhooks WHERE " NOT_CURRENT("secrets"),
-	"SELECT count(*) FROM public.oauth_states WHERE code_verifier IS NOT NULL"
-	" AND " NOT_CURRENT("code_verifier") " AND used_at IS NULL AND expires_at > now()",
-	"SELECT count(*) FROM public.integration_sync_jobs WHERE kind = 'revoke_retry'"
-	" AND status <> 'succeeded' AND jsonb_typeof(payload->'secret') = 'string'"
-	" AND " NOT_CURRENT("payload->>'secret'"),
 };
 
 /* Appends {"id":..,"old":..,"new":..} to the update list. */
@@ -260,7 +263,7 @@ int ia_rotate_keys(ia_app *app, long batch, ia_rotate_counts *counts, ia_err *er
 			counts->batches++;
 		if (r < 0)
 			return -1;
-		if (count_remaining(app, count_sql[t], kid, &per[t]->remaining, err))
+		if (count_remaining(app, tables[t].count_sql, kid, &per[t]->remaining, err))
 			return -1;
 		ia_log(IA_LOG_INFO, "rotate_table_done",
 		       "%s: %ld rotated, %ld changed meanwhile, %ld failed, %ld remaining",
