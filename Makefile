@@ -62,7 +62,8 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/ia_test.h $(LIB_A) $(wildcard lib/*.
 deps:
 	scripts/install-deps
 
-run: deps
+run:
+	scripts/install-deps run
 	$(MAKE) programs
 	scripts/run-dev
 
