@@ -45,8 +45,10 @@ static void secret_set_release(secret_set *s)
 	memset(s, 0, sizeof *s);
 }
 
-/* Loads the active secrets of one integration_webhooks row. 0 with s->n >= 0;
- * -1 with err only for database trouble (an unknown row just yields none). */
+/* Loads the active secrets of one integration_webhooks row. 0 with s->n >= 0
+ * (an unknown row just yields none); -1 with err for database trouble, and
+ * 500 for a row whose secrets do not decrypt: that fault is ours, not the
+ * sender's, so the provider is told to retry and the alarm is ours (SPEC §4). */
 static int load_row_secrets(ia_app *app, const char *provider, const char *webhook_id,
 			    secret_set *s, ia_err *err)
 {
@@ -73,6 +75,7 @@ static int load_row_secrets(ia_app *app, const char *provider, const char *webho
 	if (ia_crypto_open(app->cfg.keys, PQgetvalue(res, 0, 0), context, &s->plain, &s->plain_len)) {
 		ia_log(IA_LOG_ERROR, "webhook_secret_decrypt_failed", "webhook %s: secrets do not decrypt",
 		       webhook_id);
+		rc = ia_err_set(err, 500, "internal_error", "The webhook's stored secrets could not be decrypted.");
 		goto out;
 	}
 	s->list = cJSON_ParseWithLength(s->plain, s->plain_len);

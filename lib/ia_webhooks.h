@@ -49,8 +49,8 @@ int ia_webhook_verify(const ia_webhook_conf *conf, const ia_webhook_delivery *d,
 /* The event id used to store a delivery once (SPEC §8): GitHub
  * X-GitHub-Delivery; Stripe the body's "id"; Slack the body's "event_id";
  * Standard Webhooks webhook-id (or svix-id); Shopify X-Shopify-Webhook-Id;
- * hmac the configured event_id_header, else the SHA-256 hex of the body.
- * Where the scheme's source is absent, falls back to "sha256:<hex of body>".
+ * hmac the configured event_id_header, else the SHA-256 of the body (64
+ * lowercase hex digits), which is also the id where a scheme's source is absent.
  * Only call after verification. out: at most IA_EVENT_ID_MAX chars + NUL;
  * values with control characters or over the limit are replaced by the hash. */
 void ia_webhook_event_id(const ia_webhook_conf *conf, const ia_webhook_delivery *d,
