@@ -288,6 +288,13 @@ int ia_selector_parse(const ia_claims *caller, const cJSON *body, ia_selector *s
 	if (ia_json_string(body, "integration_id", false, 64, &sel->integration_id, err))
 		return -1;
 	if (sel->integration_id) {
+		/* the id alone selects; a user_id beside it still must be the caller's
+		 * own (SPEC §4), whatever row RLS would let through */
+		const char *named;
+		if (ia_json_string(body, "user_id", false, 64, &named, err))
+			return -1;
+		if (named && caller->role == IA_ROLE_USER && strcasecmp(named, caller->sub) != 0)
+			return ia_err_set(err, 403, "forbidden", "A user may only act for itself.");
 		if (!ia_uuid_valid(sel->integration_id))
 			return ia_err_set(err, 404, "not_found", "No such integration.");
 		return 0;

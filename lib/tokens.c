@@ -80,22 +80,30 @@ static void row_from(PGresult *res, int i, token_row *r)
 	r->json = PQgetvalue(res, i, COL_JSON);
 }
 
-/* "$W" in ROW_COLUMNS is the window's parameter number, spliced per query. */
+/* Taking a row's lock and reading it are two statements. Under READ
+ * COMMITTED a statement that waits for a lock sees the locked row as the
+ * holder committed it, but every other row it joins as of its own start: one
+ * statement joining the credential would hand a caller that waited behind a
+ * refresh (or a reconnect) the refresh token that refresh just spent. The
+ * read after the lock sees what was committed before it. The lock statements
+ * answer the ids; "$W" (the window) is spliced per query. */
 static const char SQL_LOCK_BY_ID[] =
-	"SELECT" ROW_COLUMNS
-	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id"
-	" WHERE i.id = $1::uuid FOR UPDATE OF i";
+	"SELECT i.id FROM public.integrations i WHERE i.id = $1::uuid FOR UPDATE";
 static const char SQL_LOCK_BY_NAME[] =
-	"SELECT" ROW_COLUMNS
-	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id"
-	" WHERE i.user_id = $1::uuid AND i.provider = $2 AND i.connection = $3 FOR UPDATE OF i";
+	"SELECT i.id FROM public.integrations i"
+	" WHERE i.user_id = $1::uuid AND i.provider = $2 AND i.connection = $3 FOR UPDATE";
 static const char SQL_CLAIM_DUE[] =
-	"SELECT" ROW_COLUMNS
-	" FROM public.integrations i JOIN public.credentials c ON c.integration_id = i.id"
+	"SELECT i.id FROM public.integrations i"
 	" WHERE i.status = 'connected' AND i.auth_type = 'oauth2'"
 	"  AND i.expires_at <= now() + make_interval(secs => $W::double precision)"
 	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())"
-	" ORDER BY i.expires_at LIMIT $1::int FOR UPDATE OF i SKIP LOCKED";
+	"  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id)"
+	" ORDER BY i.expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED";
+/* The locked rows: $1 their ids as a uuid[] literal */
+static const char SQL_READ_LOCKED[] =
+	"SELECT" ROW_COLUMNS
+	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id"
+	" WHERE i.id = ANY($1::uuid[]) ORDER BY i.expires_at";
 
 /* Copies sql replacing "$W" (the window) with "$<n>" and "$A" (the arrival
  * time) with "$<n+1>". */
@@ -125,24 +133,44 @@ fail:
 	return NULL;
 }
 
+/* Runs tmpl with params (plus the window when tmpl has "$W") and answers
+ * ROW_COLUMNS of the rows it locked (caller PQclear()s), or NULL with err. */
 static PGresult *lock_rows(ia_app *app, const char *tmpl, int n, const char *const *params,
 			   const char *arrived, ia_err *err)
 {
 	char window[24];
-	const char *all[5];
-	char *sql = with_window_param(tmpl, n + 1);
-	PGresult *res;
+	const char *all[4];
+	char *sql = NULL, *read_sql = NULL;
+	PGresult *locked = NULL, *res = NULL;
+	ia_buf ids;
 
-	if (!sql) {
-		ia_err_oom(err);
-		return NULL;
-	}
+	ia_buf_init(&ids, 65536);
 	snprintf(window, sizeof window, "%ld", app->cfg.refresh_window_seconds);
+	if (!(sql = with_window_param(tmpl, n + 1)) || !(read_sql = with_window_param(SQL_READ_LOCKED, 2))) {
+		ia_err_oom(err);
+		goto out;
+	}
 	for (int i = 0; i < n; i++)
 		all[i] = params[i];
 	all[n] = window;
-	all[n + 1] = arrived;
-	res = ia_db_exec(&app->db, sql, n + 2, all, err);
+	if (!(locked = ia_db_exec(&app->db, sql, strstr(tmpl, "$W") ? n + 1 : n, all, err)))
+		goto out;
+	if (ia_buf_putc(&ids, '{'))
+		goto oom;
+	for (int i = 0; i < PQntuples(locked); i++)
+		if ((i && ia_buf_putc(&ids, ',')) || ia_buf_puts(&ids, PQgetvalue(locked, i, 0)))
+			goto oom;
+	if (ia_buf_putc(&ids, '}'))
+		goto oom;
+	const char *read_params[] = { ids.data, window, arrived };
+	res = ia_db_exec(&app->db, read_sql, 3, read_params, err);
+	goto out;
+oom:
+	ia_err_oom(err);
+out:
+	PQclear(locked);
+	ia_buf_release(&ids);
+	free(read_sql);
 	free(sql);
 	return res;
 }
@@ -208,6 +236,8 @@ static int open_credential(const ia_app *app, const token_row *r, char **plain, 
 {
 	char context[IA_CREDENTIAL_CONTEXT_MAX];
 
+	if (!r->cred_id || !r->envelope)
+		return ia_err_set(err, 409, "not_connected", "The integration has no stored credential.");
 	ia_credential_context(context, r->cred_id, r->user_id, r->provider);
 	if (ia_crypto_open(app->cfg.keys, r->envelope, context, plain, len)) {
 		ia_log(IA_LOG_ERROR, "credential_decrypt_failed", "credential %s does not decrypt",

@@ -227,6 +227,44 @@ describe('refreshToken: one provider call however many callers', () => {
 			assert.equal((await introspect(ISSUER, at, CLIENT)).active, true, 'the grant is alive');
 		}
 	});
+	test('a refresh that waited for the lock uses the credential committed meanwhile, not the one it saw before', async () => {
+		// A new token that lives no longer than the window leaves the row due
+		// after a refresh, so a second caller queued behind it refreshes too:
+		// it must spend the refresh token that refresh stored, not the one
+		// rotated out. Played with psql as the first refresh: the row holds
+		// the spent credential E1, the lock holder writes the live E2 and
+		// commits while refreshToken waits.
+		const k = await knownIntegration();
+		const cred = () => psql(`SELECT id || ' ' || secret FROM public.credentials WHERE integration_id = ${lit(k.id)};`).split(' ');
+		const [id1, e1] = cred();
+		assertOk(await refreshToken({ integration_id: k.id, force: true }, k.user.token));
+		const [id2, e2] = cred();
+		assert.notEqual(e1, e2);
+		assert.equal((await introspect(ISSUER, k.tokens.refresh_token, CLIENT)).active, false, 'E1\'s refresh token is spent');
+		// the row holds the spent credential again, as before a first refresh
+		psql(`UPDATE public.credentials SET id = ${lit(id1)}, secret = ${lit(e1)} WHERE integration_id = ${lit(k.id)};`);
+		makeExpiring([k.id]);
+
+		const holder = execFileP('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', join(process.env.STACK_DIR, 'pg'), '-p', String(process.env.PG_PORT),
+			'-U', 'postgres', '-d', 'intauth', '-c',
+			`BEGIN; SELECT 1 FROM public.integrations WHERE id = ${lit(k.id)} FOR UPDATE; SELECT pg_sleep(3);
+			 UPDATE public.credentials SET id = ${lit(id2)}, secret = ${lit(e2)} WHERE integration_id = ${lit(k.id)}; COMMIT;`]);
+		assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep';`) !== '0',
+			{ timeoutMs: 3000, intervalMs: 50 }), 'the lock holder sleeps');
+		const g0 = await grants();
+		const waiting = refreshToken({ integration_id: k.id }, k.user.token);
+		assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = 'intauth_app' AND wait_event_type = 'Lock';`) !== '0',
+			{ timeoutMs: 2500, intervalMs: 50 }), 'refreshToken waits for the lock');
+		await holder;
+		const res = await waiting;
+		const j = assertOk(res);
+		assert.equal(j.refreshed, true, show(res));
+		assertIntegration(j.integration, { id: k.id, status: 'connected' });
+		assert.equal((await grants()) - g0, 1, 'one grant');
+		const last = (await requests(ISSUER)).filter((q) => q.endpoint === 'token').at(-1);
+		assert.equal(last.status, 200, `the refresh spent the live refresh token (E2's), not E1's: ${JSON.stringify(last)}`);
+		assert.equal((await introspect(ISSUER, await accessToken(k.id), CLIENT)).active, true, 'the grant is alive');
+	});
 });
 
 // ---------------------------------------------------------------------------
@@ -260,6 +298,14 @@ describe('refreshToken: who may, and what', () => {
 		assert.equal(j.integration.id, k.id);
 		assert.equal((await grants()) - g0, 1);
 		assertError(await refreshToken({ user_id: newUser().id, provider: 'testoidc' }, k.user.token), 403, 'forbidden');
+		// beside its own integration_id too, and for revokeToken; nothing is spent or revoked
+		const g1 = await grants();
+		assertError(await refreshToken({ integration_id: k.id, user_id: newUser().id, force: true }, k.user.token), 403, 'forbidden');
+		assertError(await revokeToken({ integration_id: k.id, user_id: newUser().id }, k.user.token), 403, 'forbidden');
+		assert.equal((await grants()) - g1, 0, 'a refused refresh made a provider call');
+		assert.equal(row(k.id).status, 'connected', 'a refused revoke changed the status');
+		// naming itself is fine
+		assert.equal(assertOk(await refreshToken({ integration_id: k.id, user_id: k.user.id }, k.user.token)).integration.id, k.id);
 	});
 
 	test('bad bodies → 400', async () => {
@@ -732,7 +778,7 @@ describe('the healthCheck scan uses the partial index', () => {
 
 	test('EXPLAIN of the claim query over thousands of far-off rows: Index Scan on integrations_expiring_idx', () => {
 		const sql = claimQuery();
-		assert.match(sql, /FOR UPDATE OF i SKIP LOCKED/);
+		assert.match(sql, /FOR UPDATE SKIP LOCKED/);
 		const CUT = '--8<--';
 		// 4000 rows: 3000 connected oauth2 ones a month away, 1000 revoked; then the
 		// plan, and the query run (rolled back) to see how many rows the scan read
