@@ -432,10 +432,17 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *id, 
 		return ia_err_set(err, 404, "not_found", "No such integration.");
 	if (ia_db_begin(&app->db, caller, err))
 		return -1;
+	/* the lock first, then the credential as committed by whoever held it
+	 * (a refresh): one statement would see the credential as of its start,
+	 * and queue the revocation of tokens that refresh has just replaced */
+	if (!(res = ia_db_exec(&app->db, "SELECT 1 FROM public.integrations WHERE id = $1::uuid FOR UPDATE",
+			       1, params, err)))
+		goto out;
+	PQclear(res);
 	res = ia_db_exec(&app->db,
 			 "SELECT i.provider, i.user_id, i.auth_type, c.id, c.secret, i.provider_params::text"
 			 " FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id"
-			 " WHERE i.id = $1::uuid FOR UPDATE OF i",
+			 " WHERE i.id = $1::uuid",
 			 1, params, err);
 	if (!res)
 		goto out;

@@ -5,7 +5,14 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { introspect } from '../oauth/consent.mjs';
-import { connectTestOidc, del, getCredentials, assertOk, newUser, poll, psql, lit } from './lib.mjs';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import {
+	PG_PORT, PG_SOCKET_DIR, assertOk, connectTestOidc, del, getCredentials, lit, newUser, poll, psql, storeCredentials,
+} from './lib.mjs';
+
+const execFileP = promisify(execFile);
 
 const ISSUER = process.env.OAUTH_ISSUER;
 const CLIENT = { id: process.env.TESTOIDC_CLIENT_ID, secret: process.env.TESTOIDC_CLIENT_SECRET };
@@ -34,4 +41,37 @@ test('deleting an OAuth connection revokes its tokens at the provider', { timeou
 	assert.equal(psql(`SELECT payload ? 'secret' FROM public.integration_sync_jobs
 		WHERE kind = 'revoke_retry' AND payload->>'integration_id' = ${lit(id)};`), 'f',
 	'the sealed credential is dropped once the job is done');
+});
+
+test('a delete queued behind a credential write revokes the tokens that write stored, not the ones it replaced', { timeout: 60000 }, async () => {
+	// Played with psql as the writer (a refresh or a reconnect): the row
+	// holds an older credential (an access token only, of no grant), the lock
+	// holder writes the live one and commits while the DELETE waits for the
+	// lock. Revoking the older one would leave the live grant alive.
+	const user = newUser();
+	const { id } = await connectTestOidc(user);
+	const cred = () => psql(`SELECT id || ' ' || secret FROM public.credentials WHERE integration_id = ${lit(id)};`).split(' ');
+	const [liveId, liveSecret] = cred();
+	const live = assertOk(await getCredentials({ integration_id: id })).credentials.access_token;
+	assert.equal((await introspect(ISSUER, live, CLIENT)).active, true);
+	assertOk(await storeCredentials(user.token, {
+		provider: 'testoidc', auth_type: 'oauth2', credentials: { access_token: `older-${randomUUID()}`, token_type: 'Bearer' },
+	}));
+	assert.notEqual(cred()[0], liveId, 'the older credential is in place');
+
+	const holder = execFileP('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', PG_SOCKET_DIR, '-p', String(PG_PORT),
+		'-U', 'postgres', '-d', 'intauth', '-c',
+		`BEGIN; SELECT 1 FROM public.integrations WHERE id = ${lit(id)} FOR UPDATE; SELECT pg_sleep(3);
+		 UPDATE public.credentials SET id = ${lit(liveId)}, secret = ${lit(liveSecret)} WHERE integration_id = ${lit(id)}; COMMIT;`]);
+	assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep';`) !== '0',
+		{ timeoutMs: 3000, intervalMs: 50 }), 'the lock holder sleeps');
+	const deleting = del(`/api/integrations/${id}`, { token: user.token });
+	assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = 'intauth_app' AND wait_event_type = 'Lock';`) !== '0',
+		{ timeoutMs: 2500, intervalMs: 50 }), 'the DELETE waits for the lock');
+	await holder;
+	assert.equal(assertOk(await deleting).deleted, true);
+	assert.ok(await poll(() => psql(`SELECT status FROM public.integration_sync_jobs
+		WHERE kind = 'revoke_retry' AND payload->>'integration_id' = ${lit(id)};`) === 'succeeded',
+	{ timeoutMs: 20000, intervalMs: 200 }), 'the revoke_retry job ended succeeded');
+	assert.equal((await introspect(ISSUER, live, CLIENT)).active, false, 'the live grant was revoked');
 });
