@@ -646,9 +646,12 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 	    begin_locked(app, caller, &sel, NULL, &res, &row, err))
 		goto out;
 	const ia_provider *p = ia_providers_find(app->providers, row.provider);
-	if (row.envelope && strcmp(row.auth_type, "oauth2") == 0 && p && p->revocation_url) {
-		if (open_credential(app, &row, &plain, &plain_len, err))
-			goto out;
+	ia_err unopened = { 0 };
+	if (row.envelope && strcmp(row.auth_type, "oauth2") == 0 && p && p->revocation_url &&
+	    open_credential(app, &row, &plain, &plain_len, &unopened) == 0) {
+		/* (one that does not open has nothing revocable left: it was
+		 * logged as an alarm, and the local disconnect still happens, as
+		 * DELETE /api/integrations does) */
 		ia_err remote = { 0 };
 		if (ia_tokens_revoke_remote(app, p, row.params_json, plain, plain_len, &remote)) {
 			/* the local disconnect happens anyway; the provider call is retried */

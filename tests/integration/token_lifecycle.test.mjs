@@ -482,6 +482,24 @@ describe('revokeToken', () => {
 		assertError(await getCredentials({ integration_id: k.id }), 409, 'not_connected');
 	});
 
+	test('a credential that does not decrypt: disconnected locally anyway (200 revoked, credential gone), nothing sent', async () => {
+		const k = await knownIntegration();
+		const other = await knownIntegration();
+		// another row's ciphertext: well formed, bound to that row, so it does not open here
+		psql(`UPDATE public.credentials SET secret = (SELECT secret FROM public.credentials WHERE integration_id = ${lit(other.id)})
+			WHERE integration_id = ${lit(k.id)};`);
+		const s0 = await stats(ISSUER);
+		const j = assertOk(await revokeToken({ integration_id: k.id }, k.user.token));
+		assertIntegration(j.integration, { id: k.id, status: 'revoked', expires_at: null });
+		assert.equal((await stats(ISSUER)).revocation - s0.revocation, 0, 'nothing could be sent to the provider');
+		const r = row(k.id);
+		assert.equal(r.cred, null, 'the credential row is gone');
+		assert.equal(logsOf(r, 'revoked').length, 1, 'one revoked log row');
+		assert.equal(Number(psql(`SELECT count(*) FROM public.integration_sync_jobs WHERE kind = 'revoke_retry'
+			AND payload->>'integration_id' = ${lit(k.id)};`)), 0, 'no retry of what cannot be opened');
+		assert.equal((await introspect(ISSUER, other.tokens.refresh_token, CLIENT)).active, true, 'the other row is untouched');
+	});
+
 	test("by service role with user_id + provider; another user's id → 404; no selector → 400", async () => {
 		const k = await knownIntegration();
 		assertError(await revokeToken({ integration_id: k.id }, newUser().token), 404, 'not_found');
