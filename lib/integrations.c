@@ -562,14 +562,16 @@ out:
 	return rc;
 }
 
-/* getCredentials' read: the integration, its credential, and whether it is
- * due for a refresh (window: the parameter holding REFRESH_WINDOW_SECONDS). */
+/* getCredentials' read: the integration, its credential, whether it is due
+ * for a refresh (window: the parameter holding REFRESH_WINDOW_SECONDS), and
+ * whether its access token has expired already. */
 #define FETCH_SQL(window, where) \
 	"SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret," \
 	" i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text," \
 	" (i.auth_type = 'oauth2' AND i.status = 'connected'" \
 	"  AND i.expires_at <= now() + make_interval(secs => " window "::double precision)" \
-	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id" \
+	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id," \
+	" (i.auth_type = 'oauth2' AND i.expires_at <= now())" \
 	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id" \
 	" WHERE " where
 
@@ -630,6 +632,13 @@ int ia_credentials_fetch(ia_app *app, const ia_claims *caller, const char *body,
 	if (strcmp(PQgetvalue(res, 0, 1), "connected") != 0 || PQgetisnull(res, 0, 3)) {
 		ia_err_set(err, 409, "not_connected", "The integration has no usable credential (%s).",
 			   PQgetvalue(res, 0, 1));
+		goto out;
+	}
+	/* expired, and its refresh failed a moment ago (now cooling down): a
+	 * dead token is no credential */
+	if (strcmp(PQgetvalue(res, 0, 11), "t") == 0) {
+		ia_err_set(err, 409, "not_connected",
+			   "The access token has expired and could not be refreshed yet; try again later.");
 		goto out;
 	}
 	char context[IA_CREDENTIAL_CONTEXT_MAX];

@@ -448,6 +448,21 @@ describe('getCredentials refreshes first inside the window', () => {
 		assert.equal(assertOk(await getCredentials({ integration_id: k.id })).credentials.access_token, k.tokens.access_token);
 		assert.equal((await grants()) - g1, 0, 'no call while cooling down');
 	});
+
+	test('expired and the provider down → the refresh error, then 409 while cooling down: never a dead token', async () => {
+		const k = await knownIntegration();
+		makeExpiring([k.id], { seconds: -60 });
+		await setMode(ISSUER, { token: 'down', count: 1 });
+		const first = await getCredentials({ integration_id: k.id });
+		assert.ok([502, 504].includes(first.status), `the failed refresh's error: ${show(first)}`);
+		assert.equal(row(k.id).cooling, true);
+		const g1 = await grants();
+		const res = await getCredentials({ integration_id: k.id });
+		assertError(res, 409, 'not_connected');
+		assert.ok(!res.text.includes(k.tokens.access_token), 'the expired token is not answered');
+		assert.equal((await grants()) - g1, 0, 'no call while cooling down');
+		assert.equal(row(k.id).status, 'connected', 'a provider outage is not a disconnect');
+	});
 });
 
 // ---------------------------------------------------------------------------
