@@ -48,7 +48,7 @@ static int usage(void)
 {
 	fputs("usage: intauthctl migrate\n"
 	      "       intauthctl gen-key\n"
-	      "       intauthctl mint-token --sub UUID [--role authenticated|service_role] [--ttl SECONDS]\n"
+	      "       intauthctl mint-token --sub UUID [--role authenticated|service_role|anon] [--ttl SECONDS]\n"
 	      "       intauthctl providers\n"
 	      "       intauthctl health-check      (exit 3: some refreshes failed)\n"
 	      "       intauthctl jobs [retry ID]\n"
@@ -228,8 +228,10 @@ static int cmd_mint_token(const ia_config *cfg, int argc, char **argv)
 			return usage();
 		}
 	}
-	if (strcmp(role, "authenticated") != 0 && strcmp(role, "service_role") != 0) {
-		fputs("intauthctl: --role must be authenticated or service_role\n", stderr);
+	/* anon: what a Supabase anon key is, for trying that the routes refuse it */
+	if (strcmp(role, "authenticated") != 0 && strcmp(role, "service_role") != 0 &&
+	    strcmp(role, "anon") != 0) {
+		fputs("intauthctl: --role must be authenticated, service_role or anon\n", stderr);
 		return 2;
 	}
 	if (strcmp(role, "authenticated") == 0 && (!sub || !ia_uuid_valid(sub))) {

@@ -30,8 +30,9 @@ int ia_jwt_verify(const char *token, size_t len, const unsigned char *secret, si
 		  const char *audience, time_t now, ia_claims *out, const char **why);
 void ia_claims_release(ia_claims *c);
 
-/* Mints a token (intauthctl mint-token, tests). role: "authenticated" or
- * "service_role"; sub may be NULL. Returns malloc'd token or NULL. */
+/* Mints a token (intauthctl mint-token, tests). role: "authenticated",
+ * "service_role" or "anon" (no audience, like a Supabase anon key); sub may
+ * be NULL except for "authenticated". Returns malloc'd token or NULL. */
 char *ia_jwt_mint(const unsigned char *secret, size_t secret_len, const char *role,
 		  const char *sub, const char *audience, time_t now, long ttl_seconds);
 

@@ -302,9 +302,12 @@ char *ia_jwt_mint(const unsigned char *secret, size_t secret_len, const char *ro
 	ia_buf_init(&tok, IA_JWT_MAX);
 	if (!secret || secret_len == 0 || !role || ttl_seconds <= 0)
 		goto out;
-	bool user = strcmp(role, "authenticated") == 0;
-	if (!user && strcmp(role, "service_role") != 0)
+	bool user = strcmp(role, "authenticated") == 0, anon = strcmp(role, "anon") == 0;
+	if (!user && !anon && strcmp(role, "service_role") != 0)
 		goto out;
+	/* an anon key, as Supabase issues it, names no audience */
+	if (anon)
+		audience = NULL;
 	if (sub && !ia_jwt_uuid_lower(sub, sub_lc))
 		goto out;
 	if (user && !sub)

@@ -2,9 +2,10 @@
 // unauthorized in the JSON envelope and stores nothing; roles decide routes.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import {
-	JWT_SECRET, anonToken, apiKeyBody, assertError, assertOk, b64url, countRows, fn, get, getCredentials, lit,
+	ENV_FILE, INTAUTHCTL, JWT_SECRET, anonToken, apiKeyBody, assertError, assertOk, b64url, countRows, fn, get, getCredentials, lit,
 	newUser, now, post, serviceToken, signJwt, storeCredentials, userClaims, userToken,
 } from './lib.mjs';
 
@@ -139,5 +140,35 @@ describe('roles per route', () => {
 		const res = await get('/api/integrations', { token: serviceToken() });
 		assert.ok([401, 403].includes(res.status), `service role on a user-only route: ${res.status} ${res.text}`);
 		assertError(res, res.status);
+	});
+});
+
+describe('intauthctl mint-token', () => {
+	const mint = (args) => {
+		try {
+			return { code: 0, out: execFileSync(INTAUTHCTL, ['mint-token', ...args], { env: { ...process.env, ENV_FILE }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() };
+		} catch (e) {
+			return { code: e.status, out: String(e.stdout || '').trim(), err: String(e.stderr || '') };
+		}
+	};
+
+	test('tokens of each role act as that role; bad arguments exit 2 and print no token', async () => {
+		const sub = randomUUID();
+		const user = mint(['--sub', sub]);
+		assert.equal(user.code, 0, user.err);
+		assert.equal((await get('/api/integrations', { token: user.out })).status, 200, 'a user token reads its list');
+		assertError(await getCredentials({ integration_id: randomUUID() }, { token: user.out }), 403, 'forbidden');
+		const service = mint(['--role', 'service_role']);
+		assert.equal(service.code, 0, service.err);
+		assertError(await getCredentials({ integration_id: randomUUID() }, { token: service.out }), 404, 'not_found');
+		const anon = mint(['--role', 'anon', '--ttl', '60']);
+		assert.equal(anon.code, 0, anon.err);
+		assert.equal(JSON.parse(Buffer.from(anon.out.split('.')[1], 'base64url')).role, 'anon');
+		assertError(await get('/api/integrations', { token: anon.out }), 401, 'unauthorized');
+		for (const args of [['--role', 'postgres'], ['--role', 'authenticated'], ['--sub', 'not-a-uuid'], ['--sub', sub, '--ttl', '0'], ['--bogus']]) {
+			const r = mint(args);
+			assert.equal(r.code, 2, `mint-token ${args.join(' ')}: ${r.code}`);
+			assert.equal(r.out, '', `mint-token ${args.join(' ')} printed a token`);
+		}
 	});
 });

@@ -256,6 +256,12 @@ test('the OpenAPI document: 3.1, valid against the OpenAPI 3.1 schema, every SPE
 	assert.equal(res.status, 200, show(res));
 	assert.match(res.headers.get('content-type') || '', /^application\/json/);
 	assert.deepEqual(res.json, DOC, '/api/openapi.json differs from www/openapi.json');
+	// nginx's own errors on it are JSON too (SPEC §4): its location names its own error pages
+	for (const method of ['DELETE', 'POST', 'PUT']) {
+		const bad = await http(method, '/api/openapi.json', { body: method === 'DELETE' ? undefined : '{}' });
+		assert.equal(bad.status, 405, `${method}: ${show(bad)}`);
+		assert.equal(bad.json?.error?.code, 'method_not_allowed', `${method}: ${show(bad)}`);
+	}
 });
 
 test('the schemas are strict enough to catch a wrong answer', () => {

@@ -156,7 +156,13 @@ static void test_valid(void)
 		"kid present (ignored) accepted");
 
 	/* mint refuses what it must not produce */
-	CHECK(ia_jwt_mint(secret, secret_len, "anon", NULL, NULL, NOW, 60) == NULL, "mint refuses anon");
+	tok = ia_jwt_mint(secret, secret_len, "anon", NULL, "authenticated", NOW, 60);
+	CHECK(tok && strstr(tok, ".") && ia_jwt_verify(tok, strlen(tok), secret, secret_len, NULL, NOW, &c,
+						     &why) != 0,
+	      "an anon token is minted, and refused like a Supabase anon key");
+	ia_claims_release(&c);
+	free(tok);
+	CHECK(ia_jwt_mint(secret, secret_len, "postgres", NULL, NULL, NOW, 60) == NULL, "mint refuses other roles");
 	CHECK(ia_jwt_mint(secret, secret_len, "authenticated", NULL, NULL, NOW, 60) == NULL,
 	      "mint refuses a user token without sub");
 	CHECK(ia_jwt_mint(secret, secret_len, "authenticated", "42", NULL, NOW, 60) == NULL,
