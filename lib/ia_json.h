@@ -29,10 +29,17 @@ cJSON *ia_json_parse_object(const char *body, size_t len, ia_err *err);
 /* Wipes every string in the tree, then deletes it. NULL is fine. */
 void ia_json_free(cJSON *root);
 
-/* A string field of at most max_len bytes without control characters (when
- * !allow_ctl). required: absent is an error. Empty strings are errors. */
+/* A string field of at most max_len bytes without control characters.
+ * required: absent is an error. Empty strings are errors. */
 int ia_json_string(const cJSON *obj, const char *key, bool required, size_t max_len,
 		   const char **out, ia_err *err);
+/* A secret the caller hands us to keep and give back (an API key, a
+ * password): it may hold line breaks and tabs (a PEM key, a service account's
+ * JSON), other control characters are refused; may_be_empty for a password
+ * (HTTP Basic with the key as user name and an empty password is common).
+ * Never sent in a header by intauth itself. */
+int ia_json_secret(const cJSON *obj, const char *key, bool required, bool may_be_empty,
+		   size_t max_len, const char **out, ia_err *err);
 /* An object field (absent -> *out = NULL unless required). */
 int ia_json_object(const cJSON *obj, const char *key, bool required, const cJSON **out,
 		   ia_err *err);

@@ -132,14 +132,14 @@ static int collect_credentials(enum ia_auth_type type, const cJSON *creds, store
 
 	switch (type) {
 	case IA_AUTH_API_KEY:
-		if (ia_json_string(creds, "api_key", true, MAX_SECRET_FIELD, &a, err))
+		if (ia_json_secret(creds, "api_key", true, false, MAX_SECRET_FIELD, &a, err))
 			return -1;
 		if (put_secret_field(&f->secret, "api_key", a, &first))
 			return ia_err_oom(err);
 		break;
 	case IA_AUTH_BASIC:
 		if (ia_json_string(creds, "username", true, MAX_SECRET_FIELD, &a, err) ||
-		    ia_json_string(creds, "password", true, MAX_SECRET_FIELD, &b, err))
+		    ia_json_secret(creds, "password", true, true, MAX_SECRET_FIELD, &b, err))
 			return -1;
 		if (put_secret_field(&f->secret, "username", a, &first) ||
 		    put_secret_field(&f->secret, "password", b, &first))

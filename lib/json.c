@@ -111,6 +111,35 @@ int ia_json_string(const cJSON *obj, const char *key, bool required, size_t max_
 	return 0;
 }
 
+int ia_json_secret(const cJSON *obj, const char *key, bool required, bool may_be_empty,
+		   size_t max_len, const char **out, ia_err *err)
+{
+	const cJSON *v = field(obj, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return ia_err_set(err, 400, "invalid_request", "Field \"%s\" is required.", key);
+		return 0;
+	}
+	if (!cJSON_IsString(v) || !v->valuestring)
+		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" must be a string.", key);
+	size_t n = strlen(v->valuestring);
+	if (n == 0 && !may_be_empty)
+		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" must not be empty.", key);
+	if (n > max_len)
+		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" is longer than %zu bytes.",
+				  key, max_len);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v->valuestring[i];
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+			return ia_err_set(err, 400, "invalid_request",
+					  "Field \"%s\" holds control characters.", key);
+	}
+	*out = v->valuestring;
+	return 0;
+}
+
 int ia_json_object(const cJSON *obj, const char *key, bool required, const cJSON **out,
 		   ia_err *err)
 {

@@ -37,6 +37,27 @@ describe('getCredentials answers the decrypted secret', () => {
 		assert.deepEqual(json.credentials, { username: body.credentials.username, password: body.credentials.password });
 	});
 
+	test('secrets come back byte for byte: a PEM key with line breaks, a JSON key, an empty Basic password', async () => {
+		const u = newUser();
+		const pem = `-----BEGIN PRIVATE KEY-----\r\n${randomUUID()}\n\t${randomUUID()}\n-----END PRIVATE KEY-----\n`;
+		const cases = [
+			[{ provider: 'openai', auth_type: 'api_key', connection: 'pem', credentials: { api_key: pem } }, { api_key: pem }],
+			[{ provider: 'openai', auth_type: 'api_key', connection: 'json', credentials: { api_key: JSON.stringify({ type: 'service_account', private_key: pem }, null, 2) } }, null],
+			[{ provider: 'twilio', auth_type: 'basic', credentials: { username: `sk_${randomUUID()}`, password: '' } }, null],
+		];
+		for (const [body, want] of cases) {
+			const i = assertOk(await storeCredentials(u.token, body)).integration;
+			const json = assertOk(await getCredentials({ integration_id: i.id }));
+			assert.deepEqual(json.credentials, want ?? body.credentials, `${body.auth_type} ${body.connection ?? ''}`);
+		}
+		// still refused: other control characters, and an empty key or user name
+		for (const credentials of [{ api_key: 'a\u0001b' }, { api_key: 'a\u007fb' }, { api_key: '' }]) {
+			assertError(await storeCredentials(u.token, { provider: 'openai', auth_type: 'api_key', connection: 'bad', credentials }), 400, 'invalid_request');
+		}
+		assertError(await storeCredentials(u.token, { provider: 'twilio', auth_type: 'basic', connection: 'bad', credentials: { username: '', password: 'x' } }), 400, 'invalid_request');
+		assertError(await storeCredentials(u.token, { provider: 'twilio', auth_type: 'basic', connection: 'bad', credentials: { username: 'a\nb', password: 'x' } }), 400, 'invalid_request');
+	});
+
 	test('oauth2: access_token, token_type, expires_at, scopes — never the refresh token', async () => {
 		const u = newUser();
 		const body = oauthBody();
