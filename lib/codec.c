@@ -294,6 +294,19 @@ bool ia_uuid_valid(const char *s)
 	return s[36] == '\0';
 }
 
+bool ia_uuid_parse(const char *s, char out[37])
+{
+	if (!s)
+		return false;
+	for (size_t i = 0; i < 36 && s[i]; i++)
+		out[i] = s[i] >= 'A' && s[i] <= 'F' ? (char)(s[i] - 'A' + 'a') : s[i];
+	size_t n = strnlen(s, 37);
+	if (n != 36)
+		return false;
+	out[36] = '\0';
+	return ia_uuid_valid(out);
+}
+
 void ia_uuid_v4(char out[37])
 {
 	unsigned char b[16];

@@ -378,9 +378,11 @@ int ia_event_receive(ia_app *app, ia_request *req, const char *provider_name,
 	ia_buf_init(&body_text, 2 * app->cfg.max_body_bytes + 16);
 	if (!p || p->webhook.scheme == IA_WH_NONE)
 		return ia_err_set(err, 400, "unknown_provider", "No webhooks are configured for this provider.");
+	char webhook_buf[37];
 	if (webhook_id) {
-		if (!ia_uuid_valid(webhook_id))
+		if (!ia_uuid_parse(webhook_id, webhook_buf))
 			goto rejected;
+		webhook_id = webhook_buf;
 		if (load_row_secrets(app, p->name, webhook_id, &secrets, err))
 			goto out;
 	} else {

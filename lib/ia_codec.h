@@ -37,6 +37,10 @@ char *ia_url_encode(const char *in, size_t n);
 
 /* A canonical lower-case UUID (8-4-4-4-12 hex)? */
 bool ia_uuid_valid(const char *s);
+/* A UUID as a caller may write it (hex digits of either case, RFC 9562):
+ * true with its canonical lower-case form in out, which is what the database
+ * answers and what encryption contexts are bound to. */
+bool ia_uuid_parse(const char *s, char out[37]);
 /* Random version-4 UUID into out[37]. */
 void ia_uuid_v4(char out[37]);
 

@@ -47,16 +47,20 @@ typedef struct ia_integration_write {
 } ia_integration_write;
 
 /* The user a request acts for: a user acts for itself (naming another
- * user_id is 403); the service role must name one in "user_id". */
-int ia_acting_user(const ia_claims *caller, const cJSON *body, const char **user_id, ia_err *err);
+ * user_id is 403); the service role must name one in "user_id". *user_id
+ * points to the caller's sub or to buf, which receives the canonical form. */
+int ia_acting_user(const ia_claims *caller, const cJSON *body, char buf[37], const char **user_id,
+		   ia_err *err);
 
 /* Which integration a lifecycle request means: {"integration_id"} or
- * {"provider", "connection"?} of the acting user. Pointers borrow from body. */
+ * {"provider", "connection"?} of the acting user. Pointers borrow from body
+ * and from sel itself. */
 typedef struct ia_selector {
-	const char *integration_id;
-	const char *user_id;
+	const char *integration_id;     /* NULL or id_buf */
+	const char *user_id;            /* the caller's sub or user_buf */
 	const char *provider;
 	const char *connection;
+	char id_buf[37], user_buf[37];  /* canonical (lower-case) UUIDs */
 } ia_selector;
 int ia_selector_parse(const ia_claims *caller, const cJSON *body, ia_selector *sel, ia_err *err);
 

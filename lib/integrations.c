@@ -261,7 +261,8 @@ out:
 
 /* The user an action is for: a user acts for itself (naming another user is
  * 403); the service role must name one. */
-int ia_acting_user(const ia_claims *caller, const cJSON *body, const char **user_id, ia_err *err)
+int ia_acting_user(const ia_claims *caller, const cJSON *body, char buf[37], const char **user_id,
+		   ia_err *err)
 {
 	const char *named;
 
@@ -276,9 +277,9 @@ int ia_acting_user(const ia_claims *caller, const cJSON *body, const char **user
 	if (!named)
 		return ia_err_set(err, 400, "invalid_request",
 				  "Field \"user_id\" is required with the service role.");
-	if (!ia_uuid_valid(named))
+	if (!ia_uuid_parse(named, buf))
 		return ia_err_set(err, 400, "invalid_request", "Field \"user_id\" must be a UUID.");
-	*user_id = named;
+	*user_id = buf;
 	return 0;
 }
 
@@ -295,8 +296,9 @@ int ia_selector_parse(const ia_claims *caller, const cJSON *body, ia_selector *s
 			return -1;
 		if (named && caller->role == IA_ROLE_USER && strcasecmp(named, caller->sub) != 0)
 			return ia_err_set(err, 403, "forbidden", "A user may only act for itself.");
-		if (!ia_uuid_valid(sel->integration_id))
+		if (!ia_uuid_parse(sel->integration_id, sel->id_buf))
 			return ia_err_set(err, 404, "not_found", "No such integration.");
+		sel->integration_id = sel->id_buf;
 		return 0;
 	}
 	if (ia_json_string(body, "provider", false, 64, &sel->provider, err) ||
@@ -307,7 +309,7 @@ int ia_selector_parse(const ia_claims *caller, const cJSON *body, ia_selector *s
 				  "Give \"integration_id\", or \"provider\" and optionally \"connection\".");
 	if (!sel->connection)
 		sel->connection = "default";
-	return ia_acting_user(caller, body, &sel->user_id, err);
+	return ia_acting_user(caller, body, sel->user_buf, &sel->user_id, err);
 }
 
 int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body, size_t len,
@@ -316,6 +318,7 @@ int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body,
 	cJSON *root = NULL;
 	char *metadata = NULL;
 	const char *provider_name = NULL, *auth_type = NULL, *connection = NULL, *user_id = NULL;
+	char user_buf[37];
 	const cJSON *creds = NULL, *meta = NULL;
 	const ia_provider *provider;
 	stored_fields f;
@@ -350,7 +353,7 @@ int ia_integration_store(ia_app *app, const ia_claims *caller, const char *body,
 			   "Field \"connection\" must be 1-64 characters of A-Z a-z 0-9 _ . : @ -.");
 		goto out;
 	}
-	if (ia_acting_user(caller, root, &user_id, err) ||
+	if (ia_acting_user(caller, root, user_buf, &user_id, err) ||
 	    ia_json_object(root, "credentials", true, &creds, err) ||
 	    ia_json_object(root, "metadata", false, &meta, err))
 		goto out;
@@ -397,14 +400,15 @@ int ia_integration_list(ia_app *app, const ia_claims *caller, ia_buf *out, ia_er
 		       1, params, out, &found, err);
 }
 
-int ia_integration_get(ia_app *app, const ia_claims *caller, const char *id, ia_buf *out,
+int ia_integration_get(ia_app *app, const ia_claims *caller, const char *path_id, ia_buf *out,
 		       ia_err *err)
 {
 	bool found;
-	const char *params[] = { id };
 
-	if (!ia_uuid_valid(id))
+	char id[37];
+	if (!ia_uuid_parse(path_id, id))
 		return ia_err_set(err, 404, "not_found", "No such integration.");
+	const char *params[] = { id };
 	/* no user filter in the SQL: RLS alone decides, and 0 rows is 404 */
 	if (ia_db_run_one(&app->db, caller,
 		    "SELECT json_build_object('integration', intauth.integration_json(i))::text"
@@ -419,17 +423,18 @@ int ia_integration_get(ia_app *app, const ia_claims *caller, const char *id, ia_
 /* Deleting a connection must not leave its tokens alive at the provider: the
  * credential is re-sealed for a revoke_retry job, which the worker runs after
  * the answer, and the rows go in the same transaction. */
-int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *id, ia_buf *out,
+int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *path_id, ia_buf *out,
 			  ia_err *err)
 {
 	PGresult *res = NULL, *done = NULL;
 	char *plain = NULL, *retry = NULL;
 	size_t plain_len = 0;
-	const char *params[] = { id };
 	int rc = -1;
 
-	if (!ia_uuid_valid(id))
+	char id[37];
+	if (!ia_uuid_parse(path_id, id))
 		return ia_err_set(err, 404, "not_found", "No such integration.");
+	const char *params[] = { id };
 	if (ia_db_begin(&app->db, caller, err))
 		return -1;
 	/* the lock first, then the credential as committed by whoever held it
@@ -489,13 +494,14 @@ out:
 	return rc;
 }
 
-int ia_integration_logs(ia_app *app, const ia_claims *caller, const char *id, long limit,
+int ia_integration_logs(ia_app *app, const ia_claims *caller, const char *path_id, long limit,
 			ia_buf *out, ia_err *err)
 {
 	bool found;
 	char lim[24];
 
-	if (!ia_uuid_valid(id))
+	char id[37];
+	if (!ia_uuid_parse(path_id, id))
 		return ia_err_set(err, 404, "not_found", "No such integration.");
 	snprintf(lim, sizeof lim, "%ld", limit);
 	const char *params[] = { id, lim };
@@ -597,10 +603,16 @@ int ia_credentials_fetch(ia_app *app, const ia_claims *caller, const char *body,
 			   "Give \"integration_id\", or \"user_id\" and \"provider\".");
 		goto out;
 	}
-	if ((integration_id && !ia_uuid_valid(integration_id)) || (user_id && !ia_uuid_valid(user_id))) {
+	char id_buf[37], user_buf[37];
+	if ((integration_id && !ia_uuid_parse(integration_id, id_buf)) ||
+	    (user_id && !ia_uuid_parse(user_id, user_buf))) {
 		ia_err_set(err, 404, "not_found", "No such integration.");
 		goto out;
 	}
+	if (integration_id)
+		integration_id = id_buf;
+	if (user_id)
+		user_id = user_buf;
 	char window[24];
 	snprintf(window, sizeof window, "%ld", app->cfg.refresh_window_seconds);
 	/* two statements, not one with a CASE: each keeps a generic plan */

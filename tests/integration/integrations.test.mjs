@@ -4,8 +4,8 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-	ENV, apiKeyBody, assertError, assertIntegration, assertOk, basicBody, countRows, del, get, lit,
-	newUser, oauthBody, storeCredentials,
+	ENV, apiKeyBody, assertError, assertIntegration, assertOk, basicBody, countRows, del, get, getCredentials, lit,
+	newUser, oauthBody, serviceToken, storeCredentials,
 } from './lib.mjs';
 
 describe('GET /api/integrations', () => {
@@ -72,12 +72,24 @@ describe('GET /api/integrations/{id}', () => {
 		assertError(await get(`/api/integrations/${ia.id.toUpperCase()}x`, { token: a.token }), 404, 'not_found');
 	});
 
-	test('an uppercase UUID names the same row', async () => {
+	test('an uppercase UUID names the same row, in paths and bodies (RFC 9562: UUIDs are case-insensitive)', async () => {
 		const a = newUser();
-		const ia = assertOk(await storeCredentials(a.token, apiKeyBody())).integration;
+		const body = apiKeyBody();
+		const ia = assertOk(await storeCredentials(a.token, body)).integration;
 		const res = await get(`/api/integrations/${ia.id.toUpperCase()}`, { token: a.token });
-		assert.ok([200, 404].includes(res.status), `uppercase uuid: ${res.status}`);
-		if (res.status === 200) assert.equal(res.json.integration.id, ia.id);
+		assert.equal(assertOk(res).integration.id, ia.id);
+		assert.equal(assertOk(await get(`/api/integrations/${ia.id.toUpperCase()}/logs`, { token: a.token })).logs.length >= 1, true);
+		// the service role names the user in upper case: stored under the user, and it decrypts
+		const b = newUser();
+		const sb = apiKeyBody();
+		const ib = assertOk(await storeCredentials(serviceToken(), { ...sb, user_id: b.id.toUpperCase() })).integration;
+		const listed = assertOk(await get('/api/integrations', { token: b.token }));
+		assert.deepEqual((listed.integrations ?? listed).map((i) => i.id), [ib.id], 'the user sees it as theirs');
+		for (const sel of [{ integration_id: ib.id.toUpperCase() }, { user_id: b.id.toUpperCase(), provider: sb.provider }]) {
+			assert.deepEqual(assertOk(await getCredentials(sel)).credentials, sb.credentials, JSON.stringify(sel));
+		}
+		assert.equal(assertOk(await del(`/api/integrations/${ia.id.toUpperCase()}`, { token: a.token })).deleted, true);
+		assertError(await get(`/api/integrations/${ia.id}`, { token: a.token }), 404, 'not_found');
 	});
 });
 

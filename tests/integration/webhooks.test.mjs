@@ -721,6 +721,11 @@ describe('webhooks: per-webhook secrets (intauthctl webhook-add)', () => {
 			assert.equal(job.user_id, u.id);
 		}
 
+		// the id in upper case names the same row (UUIDs are case-insensitive)
+		const upper = { ...(await githubDelivery({ secret: s1 })), webhookId: wid.toUpperCase() };
+		assert.deepEqual(assertOk(await deliver(upper)), { received: true, duplicate: false });
+		assert.equal((await eventRow('github', upper.eventId)).webhook_id, wid);
+
 		// the environment's secret does not open a webhook that has its own
 		const envSigned = { ...(await githubDelivery()), webhookId: wid };
 		assertRejected(await deliver(envSigned), envSigned, 'env secret on a webhook row');

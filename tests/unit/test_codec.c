@@ -230,6 +230,16 @@ static void test_uuid(void)
 	CHECK(!ia_uuid_valid("123e4567-e89b-12d3-a456-42661417400"), "uuid: short refused");
 	CHECK(!ia_uuid_valid("123e4567-e89b-12d3-a456-4266141740000"), "uuid: long refused");
 	CHECK(!ia_uuid_valid("123e4567e89b-12d3-a456-4266141740000"), "uuid: missing dash refused");
+	char canon[37];
+	CHECK(ia_uuid_parse("123E4567-e89B-12D3-A456-426614174000", canon) &&
+	      strcmp(canon, "123e4567-e89b-12d3-a456-426614174000") == 0, "uuid parse: any case, lower-cased");
+	CHECK(ia_uuid_parse("123e4567-e89b-12d3-a456-426614174000", canon) && ia_uuid_valid(canon),
+	      "uuid parse: canonical kept");
+	CHECK(!ia_uuid_parse("123e4567-e89b-12d3-a456-42661417400", canon), "uuid parse: short refused");
+	CHECK(!ia_uuid_parse("123e4567-e89b-12d3-a456-4266141740000", canon), "uuid parse: long refused");
+	CHECK(!ia_uuid_parse("123G4567-e89b-12d3-a456-426614174000", canon), "uuid parse: non-hex refused");
+	CHECK(!ia_uuid_parse("123e4567_e89b-12d3-a456-426614174000", canon), "uuid parse: no dash refused");
+	CHECK(!ia_uuid_parse("", canon) && !ia_uuid_parse(NULL, canon), "uuid parse: empty and NULL refused");
 	CHECK(!ia_uuid_valid("{23e4567-e89b-12d3-a456-42661417400}"), "uuid: braces refused");
 	CHECK(!ia_uuid_valid("123e4567-e89b-12d3-a456-42661417400g"), "uuid: non-hex refused");
 	CHECK(!ia_uuid_valid(""), "uuid: empty refused");
