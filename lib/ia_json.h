@@ -62,5 +62,9 @@ int ia_json_bool(const cJSON *obj, const char *key, bool dflt, bool *out, ia_err
  * storeCredentials records. */
 int ia_json_append_scope(ia_buf *json, size_t *n, size_t max_items, const char *s, size_t len,
 			 bool rfc6749_only, ia_err *err);
+/* The same for each item of list split at any of the bytes in seps (empty
+ * items skipped): "repo,gist" or "openid email". */
+int ia_json_append_scope_list(ia_buf *json, size_t *n, size_t max_items, const char *list,
+			      const char *seps, bool rfc6749_only, ia_err *err);
 
 #endif

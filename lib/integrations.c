@@ -67,8 +67,9 @@ static bool iso_timestamp_valid(const char *s)
 		(isdigit((unsigned char)s[2]) && isdigit((unsigned char)s[3]) && !s[4]));
 }
 
-/* "scope" as a space-separated string (RFC 6749 §3.3) or an array of strings
- * -> a JSON array text in scopes. */
+/* "scope" as a space-separated string (RFC 6749 §3.3; commas too, as GitHub
+ * and others answer it, and as the callback reads a token answer) or an
+ * array of strings -> a JSON array text in scopes. */
 static int parse_scopes(const cJSON *v, ia_buf *scopes, ia_err *err)
 {
 	size_t n = 0;
@@ -76,16 +77,8 @@ static int parse_scopes(const cJSON *v, ia_buf *scopes, ia_err *err)
 	if (ia_buf_putc(scopes, '['))
 		return ia_err_oom(err);
 	if (v && cJSON_IsString(v)) {
-		const char *p = v->valuestring;
-		while (*p) {
-			while (*p == ' ')
-				p++;
-			const char *s = p;
-			while (*p && *p != ' ')
-				p++;
-			if (ia_json_append_scope(scopes, &n, MAX_SCOPES, s, (size_t)(p - s), false, err))
-				return -1;
-		}
+		if (ia_json_append_scope_list(scopes, &n, MAX_SCOPES, v->valuestring, " ,", false, err))
+			return -1;
 	} else if (v && cJSON_IsArray(v)) {
 		const cJSON *item;
 		cJSON_ArrayForEach(item, v) {

@@ -197,3 +197,17 @@ int ia_json_append_scope(ia_buf *json, size_t *n, size_t max_items, const char *
 	(*n)++;
 	return 0;
 }
+
+int ia_json_append_scope_list(ia_buf *json, size_t *n, size_t max_items, const char *list,
+			      const char *seps, bool rfc6749_only, ia_err *err)
+{
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, seps);
+		if (ia_json_append_scope(json, n, max_items, p, len, rfc6749_only, err))
+			return -1;
+		p += len;
+		if (*p)
+			p++;
+	}
+	return 0;
+}

@@ -323,14 +323,8 @@ static int scopes_to_json(const char *list, const char *seps, ia_buf *json, ia_e
 
 	if (ia_buf_putc(json, '['))
 		return ia_err_oom(err);
-	for (const char *p = list; p && *p;) {
-		size_t len = strcspn(p, seps);
-		if (ia_json_append_scope(json, &n, IA_SCOPE_REQUEST_MAX_ITEMS, p, len, true, err))
-			return -1;
-		p += len;
-		if (*p)
-			p++;
-	}
+	if (ia_json_append_scope_list(json, &n, IA_SCOPE_REQUEST_MAX_ITEMS, list, seps, true, err))
+		return -1;
 	return ia_buf_putc(json, ']') ? ia_err_oom(err) : 0;
 }
 

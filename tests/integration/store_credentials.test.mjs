@@ -70,6 +70,16 @@ describe('storeCredentials as a user', () => {
 		assert.deepEqual(json.integration.scopes, ['user:email', 'repo']);
 	});
 
+	test('scope as a provider answers it: spaces or commas (GitHub: "repo,gist"), blanks skipped', async () => {
+		const u = newUser();
+		for (const [scope, want] of [['repo,gist', ['repo', 'gist']], ['openid  email', ['openid', 'email']],
+			[' a, b ,c ', ['a', 'b', 'c']], ['', []]]) {
+			const body = oauthBody({ connection: `sc${want.length}${scope.length}` });
+			body.credentials.scope = scope;
+			assert.deepEqual(assertOk(await storeCredentials(u.token, body)).integration.scopes, want, JSON.stringify(scope));
+		}
+	});
+
 	test('a user naming its own user_id is fine; naming another user_id → 403 forbidden, nothing stored', async () => {
 		const u = newUser();
 		assertOk(await storeCredentials(u.token, apiKeyBody({ user_id: u.id })));
