@@ -15,6 +15,8 @@
 #define SQLSTATE_DEADLOCK "40P01"
 #define SQLSTATE_CHECK_VIOLATION "23514"
 #define SQLSTATE_RLS_VIOLATION "42501"
+#define SQLSTATE_LOCK_TIMEOUT "55P03"      /* lock_timeout: a row held past it */
+#define SQLSTATE_STATEMENT_TIMEOUT "57014" /* statement_timeout (query_canceled) */
 /* raised by sql/014 when a user has too many jobs waiting */
 #define SQLSTATE_USER_LIMIT "IA429"
 
@@ -67,6 +69,14 @@ static int result_error(ia_db *db, PGresult *res, ia_err *err)
 		return ia_err_set(err, 409, "conflict", "The resource already exists.");
 	if (strcmp(state, SQLSTATE_SERIALIZATION) == 0 || strcmp(state, SQLSTATE_DEADLOCK) == 0)
 		return ia_err_set(err, 409, "conflict", "A concurrent change got there first; retry.");
+	/* another request holds the row longer than we wait (a revocation makes
+	 * two provider calls under its lock): busy, not broken */
+	if (strcmp(state, SQLSTATE_LOCK_TIMEOUT) == 0)
+		return ia_err_set(err, 409, "conflict", "Another request is working on this; retry.");
+	if (strcmp(state, SQLSTATE_STATEMENT_TIMEOUT) == 0) {
+		ia_log(IA_LOG_WARN, "db_statement_timeout", "a statement ran past statement_timeout");
+		return ia_err_unavailable(err);
+	}
 	/* class 22: data exceptions (a bad uuid, timestamp, number or encoding) */
 	if (strncmp(state, "22", 2) == 0 || strcmp(state, SQLSTATE_CHECK_VIOLATION) == 0)
 		return ia_err_set(err, 400, "invalid_request", "A field has an invalid value.");
@@ -228,7 +238,7 @@ static PGconn *connect_bounded(const char *conninfo, long idle_in_tx_ms)
 	snprintf(options, sizeof options,
 		 "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%ld"
 		 " -c lock_timeout=%d", IA_DB_STATEMENT_TIMEOUT_MS,
-		 idle_in_tx_ms > 0 ? idle_in_tx_ms : 30000L, IA_DB_STATEMENT_TIMEOUT_MS);
+		 idle_in_tx_ms > 0 ? idle_in_tx_ms : 30000L, IA_DB_LOCK_TIMEOUT_MS);
 	const char *const values[] = { conninfo, connect_timeout, options, "intauth", NULL };
 
 	return PQconnectdbParams(keys, values, 1);

@@ -55,8 +55,12 @@ typedef struct ia_db {
 	long idle_in_tx_ms;
 } ia_db;
 
-/* statement_timeout and lock_timeout of every connection */
+/* statement_timeout of every connection */
 #define IA_DB_STATEMENT_TIMEOUT_MS 20000
+/* Waiting for a row lock ends a second sooner, so that a row another request
+ * holds (409 conflict: retry) is told apart from a database too slow to
+ * answer (503) */
+#define IA_DB_LOCK_TIMEOUT_MS (IA_DB_STATEMENT_TIMEOUT_MS - 1000)
 /* libpq's connect_timeout of every connection, in seconds */
 #define IA_DB_CONNECT_TIMEOUT_S 3
 

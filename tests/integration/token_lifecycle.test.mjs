@@ -268,6 +268,29 @@ describe('refreshToken: one provider call however many callers', () => {
 });
 
 // ---------------------------------------------------------------------------
+describe('a row held past the lock timeout', () => {
+	test('a refresh waiting behind it gives up with 409 conflict (busy, retry) before the statement timeout, and changes nothing', { timeout: 60000 }, async () => {
+		const k = await knownIntegration();
+		const before = row(k.id);
+		const holder = execFileP('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', join(process.env.STACK_DIR, 'pg'), '-p', String(process.env.PG_PORT),
+			'-U', 'postgres', '-d', 'intauth', '-c',
+			`BEGIN; SELECT 1 FROM public.integrations WHERE id = ${lit(k.id)} FOR UPDATE; SELECT pg_sleep(22); COMMIT;`]);
+		assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep';`) !== '0',
+			{ timeoutMs: 3000, intervalMs: 50 }), 'the lock holder sleeps');
+		const g0 = await grants();
+		const t0 = Date.now();
+		const res = await refreshToken({ integration_id: k.id, force: true }, k.user.token, { timeoutMs: 40000 });
+		const waited = Date.now() - t0;
+		assertError(res, 409, 'conflict');
+		assert.ok(waited > 15000 && waited < 21000, `gave up after the lock timeout (19 s), not the statement's: ${waited} ms`);
+		assert.equal((await grants()) - g0, 0, 'no provider call');
+		await holder;
+		assert.equal(row(k.id).cred, before.cred, 'the credential is untouched');
+		assert.equal(assertOk(await refreshToken({ integration_id: k.id, force: true }, k.user.token)).refreshed, true, 'then it works');
+	});
+});
+
+// ---------------------------------------------------------------------------
 describe('refreshToken: who may, and what', () => {
 	let k;
 	before(async () => {
