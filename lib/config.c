@@ -630,6 +630,14 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 				      "PUBLIC_BASE_URL must be an http:// or https:// URL with no query");
 			goto out;
 		}
+		/* its path goes into cookie attributes and redirect URIs as is */
+		const char *path = ia_config_base_path(cfg);
+		if (strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/%") !=
+		    strlen(path)) {
+			ia_errmsg(err, err_size,
+				  "PUBLIC_BASE_URL's path may hold only letters, digits and - . _ ~ / %%");
+			goto out;
+		}
 	}
 
 	if (ia_config_strdup(cfg, "JWT_AUDIENCE", "authenticated", &cfg->jwt_audience,
@@ -700,6 +708,15 @@ int ia_config_load(ia_config *cfg, char *err, size_t err_size)
 int ia_config_load_partial(ia_config *cfg, char *err, size_t err_size)
 {
 	return ia_config_load_impl(cfg, false, err, err_size);
+}
+
+const char *ia_config_base_path(const ia_config *cfg)
+{
+	const char *u = cfg->public_base_url, *host;
+	if (!u || !(host = strstr(u, "://")))
+		return "";
+	const char *path = strchr(host + 3, '/');
+	return path ? path : "";
 }
 
 void ia_config_release(ia_config *cfg)

@@ -72,6 +72,9 @@ int ia_config_long(const ia_config *cfg, const char *name, long def, long min, l
 
 /* Is origin ("scheme://host[:port]") in the list? Exact, case-insensitive on scheme and host. */
 bool ia_config_redirect_allowed(const ia_config *cfg, const char *url);
+/* The path of PUBLIC_BASE_URL ("" for none, else "/prefix" without a
+ * trailing slash): where the routes live behind a proxy. Points into cfg. */
+const char *ia_config_base_path(const ia_config *cfg);
 /* The CORS origin to echo for this request's Origin, or NULL when not allowed:
  * the list's own string when the origin is listed, origin itself when only "*"
  * let it in (the caller then grants no credentials). */

@@ -454,8 +454,10 @@ int ia_oauth_start(ia_app *app, ia_request *req, const char *provider_name, ia_b
 			random_token(flow);
 		ia_sha256_b64url(flow, strlen(flow), flow_hash);
 		bool secure = strncmp(app->cfg.public_base_url, "https://", 8) == 0;
-		if (ia_buf_printf(&cookie, "%s=%s; Path=/api/auth/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
-				  IA_FLOW_COOKIE, flow, IA_OAUTH_STATE_TTL_SECONDS, secure ? "; Secure" : "") ||
+		/* the callback's path, under PUBLIC_BASE_URL's when a proxy adds one */
+		if (ia_buf_printf(&cookie, "%s=%s; Path=%s/api/auth/; Max-Age=%d; HttpOnly; SameSite=Lax%s",
+				  IA_FLOW_COOKIE, flow, ia_config_base_path(&app->cfg),
+				  IA_OAUTH_STATE_TTL_SECONDS, secure ? "; Secure" : "") ||
 		    ia_resp_header(req, "Set-Cookie", ia_buf_cstr(&cookie)))
 			goto oom;
 	}

@@ -215,7 +215,16 @@ static void test_values(void)
 	setenv("PUBLIC_BASE_URL", "http://127.0.0.1:8080/functions/v1//", 1);
 	CHECK(load(&cfg, err, sizeof err), "base URL with a path accepted");
 	CHECK_STR(cfg.public_base_url, "http://127.0.0.1:8080/functions/v1", "every trailing slash stripped");
+	CHECK_STR(ia_config_base_path(&cfg), "/functions/v1", "base path: what follows the host");
 	ia_config_release(&cfg);
+	setenv("PUBLIC_BASE_URL", "https://api.example.com:8443/", 1);
+	CHECK(load(&cfg, err, sizeof err), "base URL with a port accepted");
+	CHECK_STR(ia_config_base_path(&cfg), "", "base path: none");
+	ia_config_release(&cfg);
+	expect_error("PUBLIC_BASE_URL", "https://api.example.com/a;b", "PUBLIC_BASE_URL",
+		     "a path that would end a cookie attribute refused");
+	expect_error("PUBLIC_BASE_URL", "https://api.example.com/a b", "PUBLIC_BASE_URL",
+		     "a path with a blank refused");
 }
 
 static void test_env_file(void)
