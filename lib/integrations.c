@@ -568,7 +568,8 @@ out:
 	"SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret," \
 	" i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text," \
 	" (i.auth_type = 'oauth2' AND i.status = 'connected'" \
-	"  AND i.expires_at <= now() + make_interval(secs => " window "::double precision)" \
+	"  AND intauth.refresh_due(i.expires_at, c.updated_at, i.last_refreshed_at," \
+	"   " window "::double precision)" \
 	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id," \
 	" (i.auth_type = 'oauth2' AND i.expires_at <= now())" \
 	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id" \

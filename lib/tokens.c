@@ -41,7 +41,8 @@
 /* The columns every lifecycle query reads, in this order. */
 #define ROW_COLUMNS \
 	" i.id, i.user_id, i.provider, i.status, i.auth_type, c.id, c.secret," \
-	" (i.expires_at IS NOT NULL AND i.expires_at <= now() + make_interval(secs => $W::double precision))," \
+	" (i.expires_at IS NOT NULL" \
+	"  AND intauth.refresh_due(i.expires_at, c.updated_at, i.last_refreshed_at, $W::double precision))," \
 	" (i.last_refreshed_at IS NOT NULL" \
 	"  AND i.last_refreshed_at >= coalesce(to_timestamp($A::double precision), now())" \
 	"   - interval '" FORCE_DEBOUNCE_SECONDS " seconds')," \
@@ -97,7 +98,8 @@ static const char SQL_CLAIM_DUE[] =
 	" WHERE i.status = 'connected' AND i.auth_type = 'oauth2'"
 	"  AND i.expires_at <= now() + make_interval(secs => $W::double precision)"
 	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())"
-	"  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id)"
+	"  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id"
+	"   AND intauth.refresh_due(i.expires_at, c.updated_at, i.last_refreshed_at, $W::double precision))"
 	" ORDER BY i.expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED";
 /* The locked rows: $1 their ids as a uuid[] literal */
 static const char SQL_READ_LOCKED[] =
