@@ -84,35 +84,9 @@ static const cJSON *field(const cJSON *obj, const char *key)
 	return v && !cJSON_IsNull(v) ? v : NULL;
 }
 
-int ia_json_string(const cJSON *obj, const char *key, bool required, size_t max_len,
-		   const char **out, ia_err *err)
-{
-	const cJSON *v = field(obj, key);
-
-	*out = NULL;
-	if (!v) {
-		if (required)
-			return ia_err_set(err, 400, "invalid_request", "Field \"%s\" is required.", key);
-		return 0;
-	}
-	if (!cJSON_IsString(v) || !v->valuestring)
-		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" must be a string.", key);
-	size_t n = strlen(v->valuestring);
-	if (n == 0)
-		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" must not be empty.", key);
-	if (n > max_len)
-		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" is longer than %zu bytes.",
-				  key, max_len);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)v->valuestring[i] < 0x20 || v->valuestring[i] == 0x7f)
-			return ia_err_set(err, 400, "invalid_request",
-					  "Field \"%s\" holds control characters.", key);
-	*out = v->valuestring;
-	return 0;
-}
-
-int ia_json_secret(const cJSON *obj, const char *key, bool required, bool may_be_empty,
-		   size_t max_len, const char **out, ia_err *err)
+/* A string field; controls are refused but for those in allowed_controls. */
+static int string_field(const cJSON *obj, const char *key, bool required, bool may_be_empty,
+			size_t max_len, const char *allowed_controls, const char **out, ia_err *err)
 {
 	const cJSON *v = field(obj, key);
 
@@ -131,13 +105,25 @@ int ia_json_secret(const cJSON *obj, const char *key, bool required, bool may_be
 		return ia_err_set(err, 400, "invalid_request", "Field \"%s\" is longer than %zu bytes.",
 				  key, max_len);
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)v->valuestring[i];
-		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+		char c = v->valuestring[i];
+		if (((unsigned char)c < 0x20 && !strchr(allowed_controls, c)) || c == 0x7f)
 			return ia_err_set(err, 400, "invalid_request",
 					  "Field \"%s\" holds control characters.", key);
 	}
 	*out = v->valuestring;
 	return 0;
+}
+
+int ia_json_string(const cJSON *obj, const char *key, bool required, size_t max_len,
+		   const char **out, ia_err *err)
+{
+	return string_field(obj, key, required, false, max_len, "", out, err);
+}
+
+int ia_json_secret(const cJSON *obj, const char *key, bool required, bool may_be_empty,
+		   size_t max_len, const char **out, ia_err *err)
+{
+	return string_field(obj, key, required, may_be_empty, max_len, "\t\n\r", out, err);
 }
 
 int ia_json_object(const cJSON *obj, const char *key, bool required, const cJSON **out,
