@@ -322,8 +322,11 @@ static int run_refresh(ia_app *app, const ia_job *job, char *why, size_t why_siz
 		return 0;
 	if (ia_tokens_refresh_if_due(app, NULL, job->integration_id, &still_valid, &err) == 0)
 		return 0;
-	/* a refused grant is recorded on the integration: retrying can't help */
-	if (err.status == 422 || err.status == 404 || err.status == 409)
+	/* a refused grant is recorded on the integration, a row gone or no
+	 * longer connected has nothing to refresh: retrying can't help. A 409
+	 * conflict (the row was held past the lock wait) can. */
+	if (err.status == 422 || err.status == 404 ||
+	    (err.status == 409 && (!err.code || strcmp(err.code, "conflict") != 0)))
 		return 0;
 	snprintf(why, why_size, "%s", err.message);
 	return -1;
@@ -400,8 +403,8 @@ long ia_jobs_schedule(ia_app *app, ia_err *err)
 			  "  WHERE i.status = 'connected' AND i.auth_type = 'oauth2'"
 			  "  AND i.expires_at <= now() + make_interval(secs => $1::double precision)"
 			  "  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())"
-			  "  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id"
-			  "   AND intauth.refresh_due(i.expires_at, c.updated_at, i.last_refreshed_at, $1::double precision))"
+			  "  AND intauth.refresh_due(i.expires_at, i.refreshed_expires_at, i.last_refreshed_at,"
+			  "   $1::double precision)"
 			  "  AND NOT EXISTS (SELECT 1 FROM public.integration_sync_jobs j"
 			  "   WHERE j.integration_id = i.id AND j.kind = 'refresh'"
 			  "   AND j.status IN ('queued', 'running', 'failed'))"

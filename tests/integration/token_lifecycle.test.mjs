@@ -123,10 +123,6 @@ function makeExpiring(ids, { seconds = 60, exclusive = false } = {}) {
 				AND j.payload ->> 'parked_by' = ${lit(PARK)});
 		UPDATE public.integrations SET expires_at = now() + make_interval(secs => ${seconds})
 			WHERE id = ANY(${idList(ids)});
-		-- as if the token had been issued an hour ago (sql/016: a token refreshed a
-		-- moment ago with a short life is not due yet)
-		UPDATE public.credentials SET updated_at = now() - interval '1 hour'
-			WHERE integration_id = ANY(${idList(ids)});
 		${exclusive ? `UPDATE public.integrations SET next_refresh_at = now() + interval '1 day'
 			WHERE status = 'connected' AND auth_type = 'oauth2'
 			AND expires_at <= now() + make_interval(secs => ${WINDOW})
@@ -294,12 +290,18 @@ describe('tokens shorter-lived than the refresh window', () => {
 			assert.equal(assertOk(await refreshToken({ integration_id: k.id }, k.user.token)).refreshed, false);
 		}
 		assert.equal((await grants()) - g0, 1, 'no refresh while the new token is young');
-		// past half its life (the credential written long enough ago): due again
-		psql(`UPDATE public.credentials SET updated_at = now() - make_interval(secs => ${ttl})
-			WHERE integration_id = ${lit(k.id)};`);
+		// past half its life (as if refreshed 2/3 of it ago): due again
+		psql(`UPDATE public.integrations SET last_refreshed_at = now() - make_interval(secs => ${ttl} * 2 / 3),
+				expires_at = now() + make_interval(secs => ${ttl} / 3), refreshed_expires_at = now() + make_interval(secs => ${ttl} / 3)
+			WHERE id = ${lit(k.id)};`);
 		const again = assertOk(await getCredentials({ integration_id: k.id })).credentials;
 		assert.equal((await grants()) - g0, 2, 'refreshed once past half its life');
 		assert.notEqual(again.access_token, first.access_token);
+		// an expiry written by anything but that refresh: the plain window again (SPEC §8)
+		makeExpiring([k.id], { seconds: ttl - 10 });
+		assert.equal(assertOk(await refreshToken({ integration_id: k.id }, k.user.token)).refreshed, true,
+			'a token expiring within the window that no refresh just granted is refreshed');
+		assert.equal((await grants()) - g0, 3);
 	});
 });
 
