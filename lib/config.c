@@ -630,12 +630,14 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 				      "PUBLIC_BASE_URL must be an http:// or https:// URL with no query");
 			goto out;
 		}
-		/* its path goes into cookie attributes and redirect URIs as is */
+		/* its path goes into cookie attributes and redirect URIs as is:
+		 * an RFC 3986 path (pchar and '/') without the ';' that would end
+		 * a cookie attribute */
 		const char *path = ia_config_base_path(cfg);
-		if (strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/%") !=
-		    strlen(path)) {
+		if (strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+				 "-._~%!$&'()*+,=:@/") != strlen(path)) {
 			ia_errmsg(err, err_size,
-				  "PUBLIC_BASE_URL's path may hold only letters, digits and - . _ ~ / %%");
+				  "PUBLIC_BASE_URL's path may not hold ';', blanks or other characters a URL path has no room for");
 			goto out;
 		}
 	}

@@ -4,15 +4,11 @@
 // worker revokes both tokens (RFC 7009).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { introspect } from '../oauth/consent.mjs';
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
+import { introspect } from '../oauth/consent.mjs';
 import {
-	PG_PORT, PG_SOCKET_DIR, assertOk, connectTestOidc, del, getCredentials, lit, newUser, poll, psql, storeCredentials,
+	assertOk, connectTestOidc, del, getCredentials, holdRowLock, lit, newUser, poll, psql, storeCredentials,
 } from './lib.mjs';
-
-const execFileP = promisify(execFile);
 
 const ISSUER = process.env.OAUTH_ISSUER;
 const CLIENT = { id: process.env.TESTOIDC_CLIENT_ID, secret: process.env.TESTOIDC_CLIENT_SECRET };
@@ -59,16 +55,13 @@ test('a delete queued behind a credential write revokes the tokens that write st
 	}));
 	assert.notEqual(cred()[0], liveId, 'the older credential is in place');
 
-	const holder = execFileP('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', PG_SOCKET_DIR, '-p', String(PG_PORT),
-		'-U', 'postgres', '-d', 'intauth', '-c',
-		`BEGIN; SELECT 1 FROM public.integrations WHERE id = ${lit(id)} FOR UPDATE; SELECT pg_sleep(3);
-		 UPDATE public.credentials SET id = ${lit(liveId)}, secret = ${lit(liveSecret)} WHERE integration_id = ${lit(id)}; COMMIT;`]);
-	assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep';`) !== '0',
-		{ timeoutMs: 3000, intervalMs: 50 }), 'the lock holder sleeps');
+	const holder = holdRowLock(id, {
+		then: `UPDATE public.credentials SET id = ${lit(liveId)}, secret = ${lit(liveSecret)} WHERE integration_id = ${lit(id)};`,
+	});
+	await holder.ready;
+	// the holder writes the live credential and commits only once the DELETE waits for its lock
 	const deleting = del(`/api/integrations/${id}`, { token: user.token });
-	assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = 'intauth_app' AND wait_event_type = 'Lock';`) !== '0',
-		{ timeoutMs: 2500, intervalMs: 50 }), 'the DELETE waits for the lock');
-	await holder;
+	await holder.done;
 	assert.equal(assertOk(await deleting).deleted, true);
 	assert.ok(await poll(() => psql(`SELECT status FROM public.integration_sync_jobs
 		WHERE kind = 'revoke_retry' AND payload->>'integration_id' = ${lit(id)};`) === 'succeeded',

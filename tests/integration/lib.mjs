@@ -225,6 +225,40 @@ export function psql(sql, { args = [] } = {}) {
 	}
 }
 
+/**
+ * Holds the lock of one integrations row in a transaction of its own, as a
+ * request inside a provider call would, and lets go only once somebody waits
+ * for it (then after holdS more seconds), running `then` (SQL) before its
+ * COMMIT. Fails (done rejects) when nobody came to wait within maxWaitS: a
+ * test built on it cannot pass with a request that never waited.
+ * Answers { done, ready, stop }: ready resolves once the lock is held; stop()
+ * ends the holder at once (its transaction rolls back).
+ */
+export function holdRowLock(id, { then = '', holdS = 0, maxWaitS = 15 } = {}) {
+	const tag = `hold_${randomBytes(6).toString('hex')}`;
+	const waiter = 'EXISTS (SELECT 1 FROM pg_stat_activity a WHERE pg_backend_pid() = ANY (pg_blocking_pids(a.pid)))';
+	const sql = `BEGIN;
+		SELECT 1 FROM public.integrations WHERE id = ${lit(id)} FOR UPDATE;
+		DO $${tag}$ BEGIN
+			FOR n IN 1..${maxWaitS * 20} LOOP
+				PERFORM pg_stat_clear_snapshot();
+				EXIT WHEN ${waiter};
+				PERFORM pg_sleep(0.05);
+			END LOOP;
+			PERFORM pg_stat_clear_snapshot();
+			IF NOT ${waiter} THEN RAISE EXCEPTION 'nobody waited for the lock (${tag})'; END IF;
+			PERFORM pg_sleep(${Number(holdS)});
+		END $${tag}$;
+		${then}
+		COMMIT;`;
+	const done = execFileP('psql', [...PSQL_ARGS, '-c', sql], { env: { ...process.env, PGCONNECT_TIMEOUT: '5' } });
+	done.catch(() => {});
+	const ready = poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%${tag}%' AND pid <> pg_backend_pid();`) !== '0',
+		{ timeoutMs: 10000, intervalMs: 50 }).then((ok) => assert.ok(ok, `the lock holder (${tag}) did not take the lock`));
+	const stop = () => psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%${tag}%' AND pid <> pg_backend_pid();`);
+	return { done, ready, stop };
+}
+
 /** Like psql() but never throws: { ok, out, err }. */
 export function psqlTry(sql) {
 	try {

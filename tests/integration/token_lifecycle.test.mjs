@@ -26,8 +26,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
 	ENV, INTAUTHCTL, ROOT, apiKeyBody, assertError, assertIntegration, assertOk, connectTestOidc, fn,
-	getCredentials, lit, newUser, poll, post, psql, psqlTry, serviceToken, show, sleep, storeCredentials,
-	anonToken,
+	getCredentials, holdRowLock, lit, newUser, poll, post, psql, psqlTry, serviceToken, show, sleep,
+	storeCredentials, anonToken,
 } from './lib.mjs';
 import * as oauth from '../oauth/consent.mjs';
 
@@ -245,17 +245,14 @@ describe('refreshToken: one provider call however many callers', () => {
 		psql(`UPDATE public.credentials SET id = ${lit(id1)}, secret = ${lit(e1)} WHERE integration_id = ${lit(k.id)};`);
 		makeExpiring([k.id]);
 
-		const holder = execFileP('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', join(process.env.STACK_DIR, 'pg'), '-p', String(process.env.PG_PORT),
-			'-U', 'postgres', '-d', 'intauth', '-c',
-			`BEGIN; SELECT 1 FROM public.integrations WHERE id = ${lit(k.id)} FOR UPDATE; SELECT pg_sleep(3);
-			 UPDATE public.credentials SET id = ${lit(id2)}, secret = ${lit(e2)} WHERE integration_id = ${lit(k.id)}; COMMIT;`]);
-		assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep';`) !== '0',
-			{ timeoutMs: 3000, intervalMs: 50 }), 'the lock holder sleeps');
+		const holder = holdRowLock(k.id, {
+			then: `UPDATE public.credentials SET id = ${lit(id2)}, secret = ${lit(e2)} WHERE integration_id = ${lit(k.id)};`,
+		});
+		await holder.ready;
 		const g0 = await grants();
+		// the holder writes E2 and commits only once this waits for its lock
 		const waiting = refreshToken({ integration_id: k.id }, k.user.token);
-		assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE usename = 'intauth_app' AND wait_event_type = 'Lock';`) !== '0',
-			{ timeoutMs: 2500, intervalMs: 50 }), 'refreshToken waits for the lock');
-		await holder;
+		await holder.done;
 		const res = await waiting;
 		const j = assertOk(res);
 		assert.equal(j.refreshed, true, show(res));
@@ -310,19 +307,18 @@ describe('a row held past the lock timeout', () => {
 	test('a refresh waiting behind it gives up with 409 conflict (busy, retry) before the statement timeout, and changes nothing', { timeout: 60000 }, async () => {
 		const k = await knownIntegration();
 		const before = row(k.id);
-		const holder = execFileP('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', join(process.env.STACK_DIR, 'pg'), '-p', String(process.env.PG_PORT),
-			'-U', 'postgres', '-d', 'intauth', '-c',
-			`BEGIN; SELECT 1 FROM public.integrations WHERE id = ${lit(k.id)} FOR UPDATE; SELECT pg_sleep(22); COMMIT;`]);
-		assert.ok(await poll(() => psql(`SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep';`) !== '0',
-			{ timeoutMs: 3000, intervalMs: 50 }), 'the lock holder sleeps');
+		// held for 40 s once the refresh waits: past the lock wait (19 s), not the test's patience
+		const holder = holdRowLock(k.id, { holdS: 40 });
+		await holder.ready;
 		const g0 = await grants();
 		const t0 = Date.now();
 		const res = await refreshToken({ integration_id: k.id, force: true }, k.user.token, { timeoutMs: 40000 });
 		const waited = Date.now() - t0;
+		holder.stop();
+		await holder.done.catch(() => {});
 		assertError(res, 409, 'conflict');
-		assert.ok(waited > 15000 && waited < 21000, `gave up after the lock timeout (19 s), not the statement's: ${waited} ms`);
+		assert.ok(waited > 15000 && waited < 25000, `gave up after the lock timeout (19 s), not the statement's: ${waited} ms`);
 		assert.equal((await grants()) - g0, 0, 'no provider call');
-		await holder;
 		assert.equal(row(k.id).cred, before.cred, 'the credential is untouched');
 		assert.equal(assertOk(await refreshToken({ integration_id: k.id, force: true }, k.user.token)).refreshed, true, 'then it works');
 	});

@@ -221,6 +221,10 @@ static void test_values(void)
 	CHECK(load(&cfg, err, sizeof err), "base URL with a port accepted");
 	CHECK_STR(ia_config_base_path(&cfg), "", "base path: none");
 	ia_config_release(&cfg);
+	setenv("PUBLIC_BASE_URL", "https://api.example.com/v1/@team:x+y=z,1!", 1);
+	CHECK(load(&cfg, err, sizeof err), "base path with RFC 3986 sub-delims accepted");
+	CHECK_STR(ia_config_base_path(&cfg), "/v1/@team:x+y=z,1!", "base path kept as written");
+	ia_config_release(&cfg);
 	expect_error("PUBLIC_BASE_URL", "https://api.example.com/a;b", "PUBLIC_BASE_URL",
 		     "a path that would end a cookie attribute refused");
 	expect_error("PUBLIC_BASE_URL", "https://api.example.com/a b", "PUBLIC_BASE_URL",
