@@ -16,7 +16,8 @@ export function stringRuns(src) {
 	let cur = null;
 	const skipGap = (j) => {
 		for (;;) {
-			while (j < src.length && /\s/.test(src[j])) j++;
+			// a macro's line continuations join its literals too
+			while (j < src.length && (/\s/.test(src[j]) || (src[j] === '\\' && src[j + 1] === '\n'))) j++;
 			if (src.startsWith('//', j)) j = src.indexOf('\n', j) < 0 ? src.length : src.indexOf('\n', j);
 			else if (src.startsWith('/*', j)) j = src.indexOf('*/', j) + 2;
 			else return j;
