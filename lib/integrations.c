@@ -200,7 +200,7 @@ static const char SQL_STORE[] =
 	"  coalesce($8::jsonb #>> '{account,id}', $8::jsonb ->> 'account_id'))"
 	" ON CONFLICT (user_id, provider, connection) DO UPDATE SET"
 	"  auth_type = excluded.auth_type, status = 'connected', scopes = excluded.scopes,"
-	"  expires_at = excluded.expires_at, refreshed_expires_at = NULL,"
+	"  expires_at = excluded.expires_at,"
 	"  metadata = CASE WHEN $8::jsonb IS NULL THEN t.metadata ELSE excluded.metadata END,"
 	"  account_id = CASE WHEN $8::jsonb IS NULL THEN t.account_id ELSE excluded.account_id END,"
 	"  last_error = NULL, refresh_failures = 0, first_failure_at = NULL,"
@@ -568,8 +568,7 @@ out:
 	"SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret," \
 	" i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text," \
 	" (i.auth_type = 'oauth2' AND i.status = 'connected'" \
-	"  AND intauth.refresh_due(i.expires_at, i.refreshed_expires_at, i.last_refreshed_at," \
-	"   " window "::double precision)" \
+	"  AND i.expires_at <= now() + make_interval(secs => " window "::double precision)" \
 	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id," \
 	" (i.auth_type = 'oauth2' AND i.expires_at <= now())" \
 	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id" \

@@ -403,8 +403,6 @@ long ia_jobs_schedule(ia_app *app, ia_err *err)
 			  "  WHERE i.status = 'connected' AND i.auth_type = 'oauth2'"
 			  "  AND i.expires_at <= now() + make_interval(secs => $1::double precision)"
 			  "  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())"
-			  "  AND intauth.refresh_due(i.expires_at, i.refreshed_expires_at, i.last_refreshed_at,"
-			  "   $1::double precision)"
 			  "  AND NOT EXISTS (SELECT 1 FROM public.integration_sync_jobs j"
 			  "   WHERE j.integration_id = i.id AND j.kind = 'refresh'"
 			  "   AND j.status IN ('queued', 'running', 'failed'))"

@@ -41,8 +41,7 @@
 /* The columns every lifecycle query reads, in this order. */
 #define ROW_COLUMNS \
 	" i.id, i.user_id, i.provider, i.status, i.auth_type, c.id, c.secret," \
-	" (i.expires_at IS NOT NULL AND intauth.refresh_due(i.expires_at, i.refreshed_expires_at," \
-	"   i.last_refreshed_at, $W::double precision))," \
+	" (i.expires_at IS NOT NULL AND i.expires_at <= now() + make_interval(secs => $W::double precision))," \
 	" (i.last_refreshed_at IS NOT NULL" \
 	"  AND i.last_refreshed_at >= coalesce(to_timestamp($A::double precision), now())" \
 	"   - interval '" FORCE_DEBOUNCE_SECONDS " seconds')," \
@@ -98,8 +97,6 @@ static const char SQL_CLAIM_DUE[] =
 	" WHERE i.status = 'connected' AND i.auth_type = 'oauth2'"
 	"  AND i.expires_at <= now() + make_interval(secs => $W::double precision)"
 	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())"
-	"  AND intauth.refresh_due(i.expires_at, i.refreshed_expires_at, i.last_refreshed_at,"
-	"   $W::double precision)"
 	"  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id)"
 	" ORDER BY i.expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED";
 /* The locked rows: $1 their ids as a uuid[] literal */
@@ -324,9 +321,6 @@ static int record_success(ia_app *app, refresh_call *c, const ia_token_set *t, i
 			 "  FROM public.integrations WHERE id = $1::uuid)"
 			 " UPDATE public.integrations i SET status = 'connected',"
 			 "  expires_at = CASE WHEN $5::text IS NULL THEN NULL"
-			 "   ELSE now() + make_interval(secs => $5::double precision) END,"
-			 /* the same value: what this refresh got (sql/016) */
-			 "  refreshed_expires_at = CASE WHEN $5::text IS NULL THEN NULL"
 			 "   ELSE now() + make_interval(secs => $5::double precision) END,"
 			 "  scopes = CASE WHEN $6::jsonb IS NULL THEN i.scopes"
 			 "   ELSE ARRAY(SELECT jsonb_array_elements_text($6::jsonb)) END,"

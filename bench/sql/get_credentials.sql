@@ -4,7 +4,7 @@
 -- service JWT's claims), the integration with its sealed credential and the
 -- refresh check, COMMIT in one pipeline, one round trip; the statement
 -- prepared once per connection. The decryption is the route's own work on top.
--- mirror-of: lib/integrations.c "SELECT intauth.integration_json(i)::text, i.status" 3e122b172cd0
+-- mirror-of: lib/integrations.c "SELECT intauth.integration_json(i)::text, i.status" 3c689b07b5f2
 -- mirror-of: lib/db.c fn:run_pipelined a0a505a2efa9
 -- mirror-of: lib/db.c "SELECT set_config('role', $1, true)" 6a35d0e4bb00
 -- -M prepared, -D role, claims (the service token's payload), id, connection,
@@ -12,6 +12,6 @@
 \startpipeline
 BEGIN;
 SELECT set_config('role', :role, true), set_config('request.jwt.claims', :claims, true), set_config('intauth.defer_wake', 'on', true);
-SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret, i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text, (i.auth_type = 'oauth2' AND i.status = 'connected'  AND intauth.refresh_due(i.expires_at, i.refreshed_expires_at, i.last_refreshed_at,   :window::double precision)  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id, (i.auth_type = 'oauth2' AND i.expires_at <= now()) FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id WHERE i.id = :id::uuid;
+SELECT intauth.integration_json(i)::text, i.status, i.auth_type, c.id, c.secret, i.user_id, i.provider, intauth.ts(i.expires_at), to_json(i.scopes)::text, (i.auth_type = 'oauth2' AND i.status = 'connected'  AND i.expires_at <= now() + make_interval(secs => :window::double precision)  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())), i.id, (i.auth_type = 'oauth2' AND i.expires_at <= now()) FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id WHERE i.id = :id::uuid;
 COMMIT;
 \endpipeline

@@ -141,7 +141,7 @@ before(async () => {
 });
 
 after(async () => {
-	await setMode(ISSUER, { token: 'normal', revocation: 'normal', userinfo: 'normal', access_ttl: null }).catch(() => {});
+	await setMode(ISSUER, { token: 'normal', revocation: 'normal', userinfo: 'normal' }).catch(() => {});
 	// our rows leave the window before the scheduler may see them again
 	psql(`UPDATE public.integrations SET expires_at = greatest(expires_at, now() + interval '1 hour')
 			WHERE id IN (SELECT integration_id FROM public.integration_sync_jobs
@@ -261,44 +261,6 @@ describe('refreshToken: one provider call however many callers', () => {
 		const last = (await requests(ISSUER)).filter((q) => q.endpoint === 'token').at(-1);
 		assert.equal(last.status, 200, `the refresh spent the live refresh token (E2's), not E1's: ${JSON.stringify(last)}`);
 		assert.equal((await introspect(ISSUER, await accessToken(k.id), CLIENT)).active, true, 'the grant is alive');
-	});
-});
-
-// ---------------------------------------------------------------------------
-describe('tokens shorter-lived than the refresh window', () => {
-	after(async () => {
-		await setMode(ISSUER, { access_ttl: null });
-	});
-
-	test('refreshed once, then left alone until half their life has passed (not on every read)', async () => {
-		assert.ok(WINDOW > 120, `the window (${WINDOW} s) is longer than the tokens below`);
-		const ttl = Math.floor(WINDOW / 2);
-		await setMode(ISSUER, { access_ttl: ttl });
-		const k = await knownIntegration();
-		makeExpiring([k.id]);
-		const g0 = await grants();
-		const first = assertOk(await getCredentials({ integration_id: k.id })).credentials;
-		assert.equal((await grants()) - g0, 1, 'the due token was refreshed');
-		const left = (Date.parse(first.expires_at) - Date.now()) / 1000;
-		assert.ok(left > ttl - 30 && left <= ttl + 1, `the provider's short lifetime: ${left} s`);
-		// inside the window, but only just issued: not due
-		for (let i = 0; i < 3; i++) {
-			assert.equal(assertOk(await getCredentials({ integration_id: k.id })).credentials.access_token, first.access_token);
-			assert.equal(assertOk(await refreshToken({ integration_id: k.id }, k.user.token)).refreshed, false);
-		}
-		assert.equal((await grants()) - g0, 1, 'no refresh while the new token is young');
-		// past half its life (as if refreshed 2/3 of it ago): due again
-		psql(`UPDATE public.integrations SET last_refreshed_at = now() - make_interval(secs => ${ttl} * 2 / 3),
-				expires_at = now() + make_interval(secs => ${ttl} / 3), refreshed_expires_at = now() + make_interval(secs => ${ttl} / 3)
-			WHERE id = ${lit(k.id)};`);
-		const again = assertOk(await getCredentials({ integration_id: k.id })).credentials;
-		assert.equal((await grants()) - g0, 2, 'refreshed once past half its life');
-		assert.notEqual(again.access_token, first.access_token);
-		// an expiry written by anything but that refresh: the plain window again (SPEC §8)
-		makeExpiring([k.id], { seconds: ttl - 10 });
-		assert.equal(assertOk(await refreshToken({ integration_id: k.id }, k.user.token)).refreshed, true,
-			'a token expiring within the window that no refresh just granted is refreshed');
-		assert.equal((await grants()) - g0, 3);
 	});
 });
 

@@ -198,7 +198,7 @@ export function resetStats(issuer) {
 }
 
 // setMode(issuer, 'down') sets the token endpoint's mode; an object sets several:
-// { token?, revocation?, userinfo?, count?, slow_ms?, access_ttl? }.
+// { token?, revocation?, userinfo?, count?, slow_ms? }.
 export function setMode(issuer, mode) {
 	const body = typeof mode === 'string' ? { token: mode } : mode;
 	return testJson(issuer, '/_test/mode', {

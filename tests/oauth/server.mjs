@@ -46,9 +46,7 @@
 //     invalid_token: 401 with WWW-Authenticate (for userinfo); ok_false: 200
 //     {"ok": false, "error": "invalid_auth"}, as Slack's Web API fails.
 //     "count": N makes the listed endpoints misbehave for the next N requests
-//     only, then return to normal. "access_ttl": S grants access tokens for S
-//     seconds from now on (null: back to --access-ttl), as providers with
-//     short-lived tokens do.
+//     only, then return to normal.
 // Prints "OAUTH_READY http://127.0.0.1:P" on stdout once listening. Exits on
 // SIGTERM/SIGINT.
 
@@ -162,7 +160,7 @@ const provider = new Provider(issuer, {
 	clockTolerance,
 	expiresWithSession: async () => false,
 	ttl: {
-		AccessToken: () => accessTtlNow ?? accessTtl,
+		AccessToken: accessTtl,
 		AuthorizationCode: 120,
 		IdToken: 3600,
 		RefreshToken: refreshTtl,
@@ -218,7 +216,6 @@ function reset() {
 }
 reset();
 let slowMs = 20000;
-let accessTtlNow = null;
 
 async function readRaw(req) {
 	const chunks = [];
@@ -334,12 +331,6 @@ provider.use(async (ctx, next) => {
 				if (body[k] !== undefined) modes[k] = { mode: body[k], left: body[k] === 'normal' ? Infinity : count };
 			}
 			if (body.slow_ms !== undefined) slowMs = Number(body.slow_ms);
-			if (body.access_ttl !== undefined) {
-				if (body.access_ttl !== null && !(Number.isInteger(body.access_ttl) && body.access_ttl > 0)) {
-					return json(ctx, 400, { error: 'invalid_access_ttl' });
-				}
-				accessTtlNow = body.access_ttl;
-			}
 			return json(ctx, 200, { ok: true, modes: Object.fromEntries(Object.entries(modes).map(([k, v]) => [k, v.mode])) });
 		}
 		return json(ctx, 404, { error: 'not_found' });
