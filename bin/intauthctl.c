@@ -234,6 +234,9 @@ static int cmd_mint_token(const ia_config *cfg, int argc, char **argv)
 		fputs("intauthctl: --role must be authenticated, service_role or anon\n", stderr);
 		return 2;
 	}
+	char sub_buf[37];
+	if (sub && ia_uuid_parse(sub, sub_buf))
+		sub = sub_buf;
 	if (strcmp(role, "authenticated") == 0 && (!sub || !ia_uuid_valid(sub))) {
 		fputs("intauthctl: --sub UUID is required for a user token\n", stderr);
 		return 2;
@@ -383,10 +386,16 @@ static int cmd_webhook_add(int argc, char **argv)
 	}
 	if (from_stdin && read_secret_lines(&input, secrets, WEBHOOK_SECRETS_MAX, &n_secrets))
 		goto out;
-	if (!user || !ia_uuid_valid(user) || (*integration && !ia_uuid_valid(integration))) {
+	/* canonical (lower-case) forms: the user id goes into the sealing context */
+	char user_buf[37], integration_buf[37];
+	if (!user || !ia_uuid_parse(user, user_buf) ||
+	    (*integration && !ia_uuid_parse(integration, integration_buf))) {
 		fputs("intauthctl: --user UUID is required; --integration must be a UUID\n", stderr);
 		goto out;
 	}
+	user = user_buf;
+	if (*integration)
+		integration = integration_buf;
 	if (!provider || n_secrets == 0) {
 		fputs("intauthctl: --provider NAME and at least one --secret are required\n", stderr);
 		goto out;

@@ -158,6 +158,9 @@ describe('intauthctl mint-token', () => {
 		assert.equal(user.code, 0, user.err);
 		assert.equal((await get('/api/integrations', { token: user.out })).status, 200, 'a user token reads its list');
 		assertError(await getCredentials({ integration_id: randomUUID() }, { token: user.out }), 403, 'forbidden');
+		const upper = mint(['--sub', sub.toUpperCase()]);
+		assert.equal(upper.code, 0, upper.err);
+		assert.equal(JSON.parse(Buffer.from(upper.out.split('.')[1], 'base64url')).sub, sub, 'the sub in its canonical form');
 		const service = mint(['--role', 'service_role']);
 		assert.equal(service.code, 0, service.err);
 		assertError(await getCredentials({ integration_id: randomUUID() }, { token: service.out }), 404, 'not_found');
