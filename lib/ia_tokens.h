@@ -47,6 +47,24 @@ int ia_revoke_retry_seal(const ia_app *app, const char *plain, size_t plain_len,
 			 const char *integration_id, const char *user_id, const char *provider,
 			 char **envelope, ia_err *err);
 
+/* The same for a credential that no key of the ring opens now (a key left
+ * out of it, say during a rotation): its envelope and id, sealed as
+ * {"unopened": envelope, "credential_id": id}, so the worker can revoke it
+ * once the key is back. Sealed by us, so nobody can queue revocations of
+ * envelopes of his choosing (a user can read his own). */
+int ia_revoke_retry_seal_unopened(const ia_app *app, const char *credential_id,
+				  const char *credential_envelope, const char *integration_id,
+				  const char *user_id, const char *provider, char **envelope,
+				  ia_err *err);
+
+/* What a revoke_retry job's opened payload holds: the credential JSON itself,
+ * or (ia_revoke_retry_seal_unopened) the credential to open first. 0 with
+ * *credential (sodium memory, the caller frees it with ia_secret_free) when
+ * it holds one that opens; -1 with err when it does not open yet. */
+int ia_revoke_retry_credential(const ia_app *app, const char *plain, size_t plain_len,
+			       const char *user_id, const char *provider, char **credential,
+			       size_t *credential_len, ia_err *err);
+
 /* The CTE queueing that job, for a statement whose $2 is the envelope from
  * ia_revoke_retry_seal (NULL: nothing to retry, no job) and $3 the provider
  * parameters; ROWS names the integration's row (id, user_id, provider) and

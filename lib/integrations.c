@@ -453,12 +453,17 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *path
 	    strcmp(PQgetvalue(res, 0, 2), "oauth2") == 0) {
 		char context[IA_CREDENTIAL_CONTEXT_MAX];
 		ia_credential_context(context, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 1), p->name);
-		if (ia_crypto_open(app->cfg.keys, PQgetvalue(res, 0, 4), context, &plain, &plain_len))
-			/* nothing revocable survives; deleting still must work */
+		if (ia_crypto_open(app->cfg.keys, PQgetvalue(res, 0, 4), context, &plain, &plain_len)) {
+			/* deleting still must work; the worker revokes the credential
+			 * once the ring opens it again */
 			ia_log(IA_LOG_ERROR, "credential_decrypt_failed", "integration %s: deleting anyway", id);
-		else if (ia_revoke_retry_seal(app, plain, plain_len, id, PQgetvalue(res, 0, 1), p->name,
-					      &retry, err))
+			if (ia_revoke_retry_seal_unopened(app, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), id,
+							  PQgetvalue(res, 0, 1), p->name, &retry, err))
+				goto out;
+		} else if (ia_revoke_retry_seal(app, plain, plain_len, id, PQgetvalue(res, 0, 1), p->name,
+						&retry, err)) {
 			goto out;
+		}
 	}
 	const char *del_params[] = { id, retry, PQgetvalue(res, 0, 5) };
 	done = ia_db_exec(&app->db,

@@ -284,8 +284,8 @@ static int run_revoke_retry(ia_app *app, const ia_job *job, char *why, size_t wh
 	const cJSON *prov = cJSON_GetObjectItemCaseSensitive(payload, "provider");
 	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(payload, "secret");
 	const cJSON *pp = cJSON_GetObjectItemCaseSensitive(payload, "provider_params");
-	char *plain = NULL, *params_json = NULL;
-	size_t plain_len = 0;
+	char *plain = NULL, *params_json = NULL, *cred = NULL;
+	size_t plain_len = 0, cred_len = 0;
 	ia_err err = { 0 };
 	char context[256];
 	int rc = -1;
@@ -299,14 +299,21 @@ static int run_revoke_retry(ia_app *app, const ia_job *job, char *why, size_t wh
 		snprintf(why, why_size, "the credential to revoke does not decrypt");
 		goto out;
 	}
+	/* a credential that did not open at disconnect time is opened now */
+	if (ia_revoke_retry_credential(app, plain, plain_len, job->user_id, prov->valuestring, &cred,
+				       &cred_len, &err)) {
+		snprintf(why, why_size, "%s", err.message);
+		goto out;
+	}
 	params_json = pp ? cJSON_PrintUnformatted(pp) : NULL;
 	if (ia_tokens_revoke_remote(app, ia_providers_find(app->providers, prov->valuestring),
-				    params_json, plain, plain_len, &err)) {
+				    params_json, cred, cred_len, &err)) {
 		snprintf(why, why_size, "%s", err.message);
 		goto out;
 	}
 	rc = 0;
 out:
+	ia_secret_free(cred, cred_len);
 	ia_secret_free(plain, plain_len);
 	cJSON_free(params_json);
 	ia_json_free(payload);

@@ -577,6 +577,66 @@ int ia_revoke_retry_seal(const ia_app *app, const char *plain, size_t plain_len,
 	return 0;
 }
 
+int ia_revoke_retry_seal_unopened(const ia_app *app, const char *credential_id,
+				  const char *credential_envelope, const char *integration_id,
+				  const char *user_id, const char *provider, char **envelope,
+				  ia_err *err)
+{
+	ia_buf json;
+	int rc = -1;
+
+	ia_buf_init(&json, 1024 * 1024);
+	if (ia_buf_puts(&json, "{\"unopened\":\"") || ia_buf_json_escape(&json, credential_envelope) ||
+	    ia_buf_puts(&json, "\",\"credential_id\":\"") || ia_buf_json_escape(&json, credential_id) ||
+	    ia_buf_puts(&json, "\"}")) {
+		ia_err_oom(err);
+		goto out;
+	}
+	rc = ia_revoke_retry_seal(app, json.data, json.len, integration_id, user_id, provider, envelope,
+				  err);
+out:
+	ia_buf_release(&json);
+	return rc;
+}
+
+int ia_revoke_retry_credential(const ia_app *app, const char *plain, size_t plain_len,
+			       const char *user_id, const char *provider, char **credential,
+			       size_t *credential_len, ia_err *err)
+{
+	cJSON *json = cJSON_ParseWithLength(plain, plain_len);
+	const cJSON *unopened = cJSON_GetObjectItemCaseSensitive(json, "unopened");
+	const cJSON *cred_id = cJSON_GetObjectItemCaseSensitive(json, "credential_id");
+	int rc = -1;
+
+	*credential = NULL;
+	*credential_len = 0;
+	if (!cJSON_IsString(unopened)) {
+		/* the credential JSON itself */
+		if (!(*credential = ia_secret_dup(plain, plain_len))) {
+			ia_err_oom(err);
+			goto out;
+		}
+		*credential_len = plain_len;
+		rc = 0;
+		goto out;
+	}
+	char context[IA_CREDENTIAL_CONTEXT_MAX];
+	if (!cJSON_IsString(cred_id) || !ia_uuid_valid(cred_id->valuestring)) {
+		ia_err_set(err, 500, "internal_error", "The job's credential has no id.");
+		goto out;
+	}
+	ia_credential_context(context, cred_id->valuestring, user_id, provider);
+	if (ia_crypto_open(app->cfg.keys, unopened->valuestring, context, credential, credential_len)) {
+		ia_err_set(err, 500, "internal_error",
+			   "The credential to revoke still does not decrypt: is a key missing from the ring?");
+		goto out;
+	}
+	rc = 0;
+out:
+	ia_json_free(json);
+	return rc;
+}
+
 static int revoke_one(const ia_app *app, const ia_provider *p, const char *params_json,
 		      const char *token, const char *hint, ia_err *err)
 {
@@ -647,11 +707,16 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 		goto out;
 	const ia_provider *p = ia_providers_find(app->providers, row.provider);
 	ia_err unopened = { 0 };
-	if (row.envelope && strcmp(row.auth_type, "oauth2") == 0 && p && p->revocation_url &&
-	    open_credential(app, &row, &plain, &plain_len, &unopened) == 0) {
-		/* (one that does not open has nothing revocable left: it was
-		 * logged as an alarm, and the local disconnect still happens, as
-		 * DELETE /api/integrations does) */
+	bool revocable = row.envelope && strcmp(row.auth_type, "oauth2") == 0 && p && p->revocation_url;
+	if (revocable && open_credential(app, &row, &plain, &plain_len, &unopened) != 0) {
+		/* logged as an alarm; the local disconnect still happens, and the
+		 * worker revokes it once the ring opens it again */
+		if (ia_revoke_retry_seal_unopened(app, row.cred_id, row.envelope, row.id, row.user_id,
+						  row.provider, &retry_envelope, err))
+			goto out;
+		ia_log(IA_LOG_WARN, "revoke_deferred", "integration %s: the credential does not decrypt",
+		       row.id);
+	} else if (revocable) {
 		ia_err remote = { 0 };
 		if (ia_tokens_revoke_remote(app, p, row.params_json, plain, plain_len, &remote)) {
 			/* the local disconnect happens anyway; the provider call is retried */

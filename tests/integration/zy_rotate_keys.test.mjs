@@ -23,7 +23,7 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, renameSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { consent } from '../oauth/consent.mjs';
+import { consent, introspect } from '../oauth/consent.mjs';
 import {
 	ENV_FILE, INTAUTHCTL, PG_PORT, PG_SOCKET_DIR, ROOT, apiKeyBody, assertOk, basicBody, fn, get,
 	asUser, getCredentials, lit, logTail, newUser, oauthBody, poll, post, psql, readEnvFile, serviceToken, show,
@@ -32,6 +32,7 @@ import {
 
 const execFileP = promisify(execFile);
 const ISSUER = process.env.OAUTH_ISSUER;
+const CLIENT = { id: process.env.TESTOIDC_CLIENT_ID, secret: process.env.TESTOIDC_CLIENT_SECRET };
 const STACK = join(ROOT, 'scripts', 'stack');
 const ENV0 = readEnvFile();
 const OLD_KEY = ENV0.CREDENTIAL_ENCRYPTION_KEY;
@@ -304,11 +305,36 @@ describe('intauthctl rotate-keys', () => {
 		assert.equal(psql(`SELECT secret FROM public.credentials WHERE id = ${lit(junkId)};`), 'v1.deadbeef.AAAA');
 		psql(`DELETE FROM public.integrations WHERE id = ${lit(junkIntegration)};`);
 
+		// a disconnect while the programs still hold only the old key, of a
+		// connection rotate-keys has already moved to the new one: it does not
+		// open, so the local disconnect happens and the revocation waits, sealed,
+		// in a job; the worker restarted with both keys carries it out below
+		const lateUser = newUser();
+		assert.equal((await finishFlow(await startFlow(lateUser))).get('status'), 'connected', 'the late connect failed');
+		const lateId = psql(`SELECT id FROM public.integrations WHERE user_id = ${lit(lateUser.id)} AND provider = 'testoidc';`);
+		const lateToken = assertOk(await getCredentials({ integration_id: lateId })).credentials.access_token;
+		await rotateKeys({ key: newKey, previous: OLD_KEY });
+		assert.equal(kidOf(psql(`SELECT secret FROM public.credentials WHERE integration_id = ${lit(lateId)};`)), first.kid);
+		await oauthMode({ revocation: 'normal' });
+		assert.equal(assertOk(await post(fn('revokeToken'), { integration_id: lateId }, { token: serviceToken() })).integration.status, 'revoked');
+		const lateJob = () => psql(`SELECT id || ' ' || status FROM public.integration_sync_jobs WHERE kind = 'revoke_retry' AND payload->>'integration_id' = ${lit(lateId)};`).split(' ');
+		const [lateJobId] = lateJob();
+		assert.ok(lateJobId, 'no revoke_retry job for the credential that did not open');
+		assert.ok(await poll(() => psql(`UPDATE public.integration_sync_jobs SET run_at = now() + interval '1 hour',`
+			+ ` max_attempts = 100 WHERE id = ${lateJobId} AND status <> 'running' RETURNING id;`), { timeoutMs: 10000, intervalMs: 50 }),
+		'the late revoke_retry job stayed running');
+		assert.equal((await introspect(ISSUER, lateToken, CLIENT)).active, true, 'revoked before a key opened it');
+
 		// --- programs on the new key, the old one still known ---------------
 		touchedEnv = true;
 		setEnvKeys(newKey, OLD_KEY);
 		await restartStack(t);
 		mark('restarted with new + previous');
+		// the late revocation: the worker now opens the job and the credential in it
+		psql(`UPDATE public.integration_sync_jobs SET run_at = now() WHERE id = ${lateJobId};`);
+		assert.ok(await poll(() => lateJob()[1] === 'succeeded', { timeoutMs: 20000, intervalMs: 200 }),
+			`the late revoke_retry job: ${lateJob().join(' ')}`);
+		assert.equal((await introspect(ISSUER, lateToken, CLIENT)).active, false, 'the late credential was revoked at the provider');
 		await assertAllSecrets(latest, 'new key + previous');
 		const a = await finishFlow(flowA);
 		assert.equal(a.get('status'), 'connected', `the flow started before the rotation did not finish: ${a}`);
