@@ -51,7 +51,10 @@ int ia_revoke_retry_seal(const ia_app *app, const char *plain, size_t plain_len,
  * out of it, say during a rotation): its envelope and id, sealed as
  * {"unopened": envelope, "credential_id": id}, so the worker can revoke it
  * once the key is back. Sealed by us, so nobody can queue revocations of
- * envelopes of his choosing (a user can read his own). */
+ * envelopes of his choosing (a user can read his own). -1 (nothing to
+ * queue) for an envelope over IA_UNOPENED_ENVELOPE_MAX, whose job would
+ * outgrow a payload, or one no key could have sealed. */
+#define IA_UNOPENED_ENVELOPE_MAX (24 * 1024)
 int ia_revoke_retry_seal_unopened(const ia_app *app, const char *credential_id,
 				  const char *credential_envelope, const char *integration_id,
 				  const char *user_id, const char *provider, char **envelope,

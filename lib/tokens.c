@@ -583,9 +583,17 @@ int ia_revoke_retry_seal_unopened(const ia_app *app, const char *credential_id,
 				  ia_err *err)
 {
 	ia_buf json;
+	char kid[IA_KID_CHARS + 1];
 	int rc = -1;
 
 	ia_buf_init(&json, 1024 * 1024);
+	/* what no key could ever have sealed (a row its owner rewrote), or too
+	 * big to seal again within a job's payload, is not worth a job */
+	if (strlen(credential_envelope) > IA_UNOPENED_ENVELOPE_MAX ||
+	    ia_crypto_envelope_kid(credential_envelope, kid) != 0) {
+		ia_err_set(err, 500, "internal_error", "The credential cannot be kept for a later revocation.");
+		goto out;
+	}
 	if (ia_buf_puts(&json, "{\"unopened\":\"") || ia_buf_json_escape(&json, credential_envelope) ||
 	    ia_buf_puts(&json, "\",\"credential_id\":\"") || ia_buf_json_escape(&json, credential_id) ||
 	    ia_buf_puts(&json, "\"}")) {
@@ -711,11 +719,13 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 	if (revocable && open_credential(app, &row, &plain, &plain_len, &unopened) != 0) {
 		/* logged as an alarm; the local disconnect still happens, and the
 		 * worker revokes it once the ring opens it again */
+		ia_err kept = { 0 };
 		if (ia_revoke_retry_seal_unopened(app, row.cred_id, row.envelope, row.id, row.user_id,
-						  row.provider, &retry_envelope, err))
-			goto out;
-		ia_log(IA_LOG_WARN, "revoke_deferred", "integration %s: the credential does not decrypt",
-		       row.id);
+						  row.provider, &retry_envelope, &kept) == 0)
+			ia_log(IA_LOG_WARN, "revoke_deferred", "integration %s: the credential does not decrypt",
+			       row.id);
+		else    /* never a reason to keep a connection the user ends */
+			ia_log(IA_LOG_ERROR, "revoke_lost", "integration %s: %s", row.id, kept.message);
 	} else if (revocable) {
 		ia_err remote = { 0 };
 		if (ia_tokens_revoke_remote(app, p, row.params_json, plain, plain_len, &remote)) {

@@ -25,7 +25,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
-	ENV, INTAUTHCTL, ROOT, apiKeyBody, assertError, assertIntegration, assertOk, connectTestOidc, fn,
+	ENV, INTAUTHCTL, ROOT, apiKeyBody, assertError, assertIntegration, assertOk, connectTestOidc, del, fn,
 	getCredentials, holdRowLock, lit, newUser, poll, post, psql, psqlTry, serviceToken, show, sleep,
 	storeCredentials, anonToken,
 } from './lib.mjs';
@@ -540,6 +540,21 @@ describe('revokeToken', () => {
 		assert.match(seen, /still does not decrypt/);
 		assert.equal((await stats(ISSUER)).revocation - s0.revocation, 0, 'nothing was sent for it');
 		psql(`DELETE FROM public.integration_sync_jobs WHERE id = ${seen.split(' ')[0]};`);
+
+		// what no key could have sealed, or too big to keep in a job, never
+		// blocks the disconnect or the delete: no job, the local part done
+		for (const [what, secret, via] of [['junk', 'v2.zz', 'revoke'], ['huge', `v2.deadbeef.${'A'.repeat(40000)}`, 'revoke'],
+			['huge', `v2.deadbeef.${'A'.repeat(40000)}`, 'delete']]) {
+			const j = await knownIntegration();
+			psql(`UPDATE public.credentials SET secret = ${lit(secret)} WHERE integration_id = ${lit(j.id)};`);
+			if (via === 'revoke') {
+				assertIntegration(assertOk(await revokeToken({ integration_id: j.id }, j.user.token)).integration, { id: j.id, status: 'revoked' });
+			} else {
+				assert.equal(assertOk(await del(`/api/integrations/${j.id}`, { token: j.user.token })).deleted, true, `${what} ${via}`);
+			}
+			assert.equal(Number(psql(`SELECT count(*) FROM public.integration_sync_jobs WHERE kind = 'revoke_retry'
+				AND payload->>'integration_id' = ${lit(j.id)};`)), 0, `${what} ${via}: no job`);
+		}
 		assert.equal((await introspect(ISSUER, other.tokens.refresh_token, CLIENT)).active, true, 'the other row is untouched');
 	});
 
