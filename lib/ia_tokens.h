@@ -69,13 +69,16 @@ int ia_revoke_retry_credential(const ia_app *app, const char *plain, size_t plai
 			       size_t *credential_len, ia_err *err);
 
 /* The CTE queueing that job, for a statement whose $2 is the envelope from
- * ia_revoke_retry_seal (NULL: nothing to retry, no job) and $3 the provider
- * parameters; ROWS names the integration's row (id, user_id, provider) and
- * ends with WHERE or AND, e.g. "d WHERE". */
+ * ia_revoke_retry_seal (NULL: nothing to retry, no job), $3 the provider
+ * parameters and $4 whether it came from ia_revoke_retry_seal_unopened (the
+ * payload says "unopened", so rotate-keys looks inside it); ROWS names the
+ * integration's row (id, user_id, provider) and ends with WHERE or AND, e.g.
+ * "d WHERE". */
 #define IA_SQL_REVOKE_RETRY_JOB(ROWS)                                                     \
 	" j AS (INSERT INTO public.integration_sync_jobs (kind, user_id, payload, max_attempts)" \
 	"  SELECT 'revoke_retry', user_id, jsonb_build_object('integration_id', id,"          \
-	"   'provider', provider, 'secret', $2::text, 'provider_params', $3::jsonb), 8"        \
+	"   'provider', provider, 'secret', $2::text, 'provider_params', $3::jsonb)"           \
+	"   || CASE WHEN $4::boolean THEN '{\"unopened\": true}'::jsonb ELSE '{}' END, 8"       \
 	"  FROM " ROWS " $2::text IS NOT NULL)"
 
 /* RFC 7009 revocation of the tokens in a credential JSON (refresh token first).

@@ -421,6 +421,7 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *path
 {
 	PGresult *res = NULL, *done = NULL;
 	char *plain = NULL, *retry = NULL;
+	bool kept_unopened = false;
 	size_t plain_len = 0;
 	int rc = -1;
 
@@ -461,12 +462,14 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *path
 			if (ia_revoke_retry_seal_unopened(app, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), id,
 							  PQgetvalue(res, 0, 1), p->name, &retry, &kept))
 				ia_log(IA_LOG_ERROR, "revoke_lost", "integration %s: %s", id, kept.message);
+			else
+				kept_unopened = true;
 		} else if (ia_revoke_retry_seal(app, plain, plain_len, id, PQgetvalue(res, 0, 1), p->name,
 						&retry, err)) {
 			goto out;
 		}
 	}
-	const char *del_params[] = { id, retry, PQgetvalue(res, 0, 5) };
+	const char *del_params[] = { id, retry, PQgetvalue(res, 0, 5), kept_unopened ? "true" : "false" };
 	done = ia_db_exec(&app->db,
 			  "WITH d AS (DELETE FROM public.integrations WHERE id = $1::uuid"
 			  "  RETURNING id, user_id, provider, connection),"
@@ -475,7 +478,7 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *path
 			  "  jsonb_build_object('integration_id', d.id, 'connection', d.connection) FROM d),"
 			  IA_SQL_REVOKE_RETRY_JOB("d WHERE")
 			  " SELECT json_build_object('deleted', true, 'id', d.id)::text FROM d",
-			  3, del_params, err);
+			  4, del_params, err);
 	if (!done || ia_db_commit_flags(&app->db, IA_DB_WAKE_WORKERS, err))
 		goto out;
 	if (PQntuples(done) != 1 || ia_buf_puts(out, PQgetvalue(done, 0, 0))) {

@@ -46,6 +46,11 @@ _Static_assert(IA_CREDENTIAL_CONTEXT_MAX <= CONTEXT_MAX, "context buffers");
 _Static_assert(sizeof IA_ENVELOPE_PREFIX - 1 + IA_KID_CHARS + 1 == 12, "envelope head length");
 
 typedef void (*context_fn)(char out[CONTEXT_MAX], const char *a, const char *b, const char *c);
+/* What is sealed again instead of what was opened (NULL: the same): 0 with
+ * *plain replaced (the old one freed), -1 leaving it as it is. b and c are
+ * the row's second and third context parts. */
+typedef int (*unwrap_fn)(const ia_app *app, char **plain, size_t *plain_len, const char *b,
+			 const char *c);
 
 /* Which rows of each table still need re-sealing: one filter, used by both the
  * batch select and the count, so the two can never disagree. */
@@ -57,11 +62,13 @@ typedef void (*context_fn)(char out[CONTEXT_MAX], const char *a, const char *b, 
 	"s.code_verifier IS NOT NULL AND " NOT_CURRENT("s.code_verifier")                \
 	" AND s.used_at IS NULL AND s.expires_at > now()"
 /* a dead job can be queued again (intauthctl jobs retry): only succeeded ones
- * are done for good */
+ * are done for good. One that keeps a credential no key opened at disconnect
+ * time ("unopened") is pending whatever its own seal: the credential inside
+ * may be under a key about to be dropped. */
 #define REVOKE_JOB_PENDING                                                               \
 	"j.kind = 'revoke_retry' AND j.status <> 'succeeded'"                            \
 	" AND jsonb_typeof(j.payload->'secret') = 'string'"                              \
-	" AND " NOT_CURRENT("j.payload->>'secret'")
+	" AND (" NOT_CURRENT("j.payload->>'secret'") " OR j.payload ? 'unopened')"
 
 /* One kind of sealed value. select: $1 current kid, $2 last id seen, $3 batch;
  * columns id, envelope, then the three context parts. update: $1 current kid
@@ -75,7 +82,27 @@ typedef struct rotate_table {
 	const char *count_sql;
 	int n_update_params;
 	context_fn context;
+	unwrap_fn unwrap;
 } rotate_table;
+
+/* A revoke_retry job that keeps an unopened credential is sealed again
+ * holding the credential itself, which the ring opens now (context parts:
+ * integration id, user id, provider). */
+static int unwrap_revoke_credential(const ia_app *app, char **plain, size_t *plain_len,
+				    const char *user_id, const char *provider)
+{
+	char *cred = NULL;
+	size_t cred_len = 0;
+	ia_err ignored = { 0 };
+
+	if (ia_revoke_retry_credential(app, *plain, *plain_len, user_id, provider, &cred, &cred_len,
+				       &ignored))
+		return -1;
+	ia_secret_free(*plain, *plain_len);
+	*plain = cred;
+	*plain_len = cred_len;
+	return 0;
+}
 
 static const rotate_table tables[] = {
 	{
@@ -89,7 +116,7 @@ static const rotate_table tables[] = {
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
 		" WHERE c.id = r.id AND c.secret = r.old",
 		"SELECT count(*) FROM public.credentials c WHERE " CREDENTIAL_PENDING,
-		2, ia_credential_context,
+		2, ia_credential_context, NULL,
 	},
 	{
 		"integration_webhooks", "00000000-0000-0000-0000-000000000000",
@@ -101,7 +128,7 @@ static const rotate_table tables[] = {
 		" FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, old text, new text)"
 		" WHERE w.id = r.id AND w.secrets = r.old",
 		"SELECT count(*) FROM public.integration_webhooks w WHERE " WEBHOOK_PENDING,
-		2, ia_webhook_secret_context,
+		2, ia_webhook_secret_context, NULL,
 	},
 	{
 		"oauth_states", "00000000-0000-0000-0000-000000000000",
@@ -113,7 +140,7 @@ static const rotate_table tables[] = {
 		" FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, old text, new text)"
 		" WHERE s.id = r.id AND s.code_verifier = r.old",
 		"SELECT count(*) FROM public.oauth_states s WHERE " STATE_PENDING,
-		1, ia_oauth_verifier_context,
+		1, ia_oauth_verifier_context, NULL,
 	},
 	{
 		"revoke_retry jobs", "0",
@@ -123,11 +150,11 @@ static const rotate_table tables[] = {
 		" WHERE " REVOKE_JOB_PENDING " AND j.id > $2::bigint"
 		" ORDER BY j.id LIMIT $3::int FOR UPDATE SKIP LOCKED",
 		"UPDATE public.integration_sync_jobs j"
-		" SET payload = jsonb_set(j.payload, '{secret}', to_jsonb(r.new))"
+		" SET payload = jsonb_set(j.payload, '{secret}', to_jsonb(r.new)) - 'unopened'"
 		" FROM jsonb_to_recordset($1::jsonb) AS r(id bigint, old text, new text)"
 		" WHERE j.id = r.id AND j.payload->>'secret' = r.old",
 		"SELECT count(*) FROM public.integration_sync_jobs j WHERE " REVOKE_JOB_PENDING,
-		1, ia_revoke_retry_context,
+		1, ia_revoke_retry_context, unwrap_revoke_credential,
 	},
 };
 
@@ -178,6 +205,14 @@ static int rotate_batch(ia_app *app, const rotate_table *t, const char *kid, con
 			 * leave it exactly as it is for someone to look at */
 			ia_log(IA_LOG_ERROR, "rotate_decrypt_failed", "%s row %s does not decrypt",
 			       t->name, id);
+			c->failed++;
+			continue;
+		}
+		if (t->unwrap && t->unwrap(app, &plain, &plain_len, PQgetvalue(res, (int)i, 3),
+					   PQgetvalue(res, (int)i, 4)) != 0) {
+			ia_log(IA_LOG_ERROR, "rotate_decrypt_failed",
+			       "%s row %s: the credential it keeps does not decrypt", t->name, id);
+			ia_secret_free(plain, plain_len);
 			c->failed++;
 			continue;
 		}

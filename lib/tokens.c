@@ -715,15 +715,18 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 		goto out;
 	const ia_provider *p = ia_providers_find(app->providers, row.provider);
 	ia_err unopened = { 0 };
+	bool kept_unopened = false;
 	bool revocable = row.envelope && strcmp(row.auth_type, "oauth2") == 0 && p && p->revocation_url;
 	if (revocable && open_credential(app, &row, &plain, &plain_len, &unopened) != 0) {
 		/* logged as an alarm; the local disconnect still happens, and the
 		 * worker revokes it once the ring opens it again */
 		ia_err kept = { 0 };
 		if (ia_revoke_retry_seal_unopened(app, row.cred_id, row.envelope, row.id, row.user_id,
-						  row.provider, &retry_envelope, &kept) == 0)
+						  row.provider, &retry_envelope, &kept) == 0) {
+			kept_unopened = true;
 			ia_log(IA_LOG_WARN, "revoke_deferred", "integration %s: the credential does not decrypt",
 			       row.id);
+		}
 		else    /* never a reason to keep a connection the user ends */
 			ia_log(IA_LOG_ERROR, "revoke_lost", "integration %s: %s", row.id, kept.message);
 	} else if (revocable) {
@@ -736,7 +739,7 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 			ia_log(IA_LOG_WARN, "revoke_deferred", "integration %s: %s", row.id, remote.code);
 		}
 	}
-	const char *params[] = { row.id, retry_envelope, row.params_json };
+	const char *params[] = { row.id, retry_envelope, row.params_json, kept_unopened ? "true" : "false" };
 	done = ia_db_exec(&app->db,
 			  "WITH d AS (DELETE FROM public.credentials WHERE integration_id = $1::uuid),"
 			  IA_SQL_REVOKE_RETRY_JOB("public.integrations WHERE id = $1::uuid AND") ","
@@ -748,7 +751,7 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 			  "  last_error = NULL, refresh_failures = 0, first_failure_at = NULL,"
 			  "  next_refresh_at = NULL, updated_at = now()"
 			  " WHERE i.id = $1::uuid RETURNING intauth.integration_json(i)::text",
-			  3, params, err);
+			  4, params, err);
 	if (!done || ia_db_commit_flags(&app->db, IA_DB_WAKE_WORKERS, err))
 		goto out;
 	if (ia_buf_puts(out, "{\"integration\":") || ia_buf_puts(out, PQgetvalue(done, 0, 0)) ||

@@ -212,6 +212,12 @@ describe('intauthctl rotate-keys', () => {
 		const connectFlow = await startFlow(revoker);
 		assert.equal((await finishFlow(connectFlow)).get('status'), 'connected', 'the testoidc connect failed');
 		const revokedId = psql(`SELECT id FROM public.integrations WHERE user_id = ${lit(revoker.id)} AND provider = 'testoidc';`);
+		// a connection whose old-key envelope is kept, to be put back at the end
+		const keeper = newUser();
+		assert.equal((await finishFlow(await startFlow(keeper))).get('status'), 'connected', 'the keeper connect failed');
+		const keeperId = psql(`SELECT id FROM public.integrations WHERE user_id = ${lit(keeper.id)} AND provider = 'testoidc';`);
+		const keeperRow = psql(`SELECT id || ' ' || secret FROM public.credentials WHERE integration_id = ${lit(keeperId)};`).split(' ');
+		const keeperToken = assertOk(await getCredentials({ integration_id: keeperId })).credentials.access_token;
 		await oauthMode({ revocation: 'error503' });
 		assertOk(await post(fn('revokeToken'), { integration_id: revokedId }, { token: serviceToken() }));
 		const jobRow = () => psql(`SELECT id || ' ' || status || ' ' || coalesce(payload->>'secret', '-') FROM public.integration_sync_jobs WHERE kind = 'revoke_retry' AND payload->>'integration_id' = ${lit(revokedId)};`).split(' ');
@@ -372,5 +378,30 @@ describe('intauthctl rotate-keys', () => {
 		const stale = await getCredentials({ integration_id: control.id });
 		assert.equal(stale.status, 500, `an old-key ciphertext still opened without the old key: ${show(stale)}`);
 		psql(`DELETE FROM public.integrations WHERE id = ${lit(control.id)};`);
+
+		// programs on the new key alone disconnect a credential still under the
+		// old one (its old envelope put back): the job keeping it is sealed under
+		// the new key, and rotate-keys, given the old key once more, looks
+		// inside it and seals the credential itself again; the worker on the
+		// new key alone then revokes it
+		psql(`UPDATE public.credentials SET key_id = ${lit(oldKid)}, secret = ${lit(keeperRow[1])} WHERE id = ${lit(keeperRow[0])};`);
+		assert.equal(assertOk(await post(fn('revokeToken'), { integration_id: keeperId }, { token: serviceToken() })).integration.status, 'revoked');
+		const keeperJob = () => psql(`SELECT id || ' ' || status || ' ' || (payload ? 'unopened') || ' ' || coalesce(payload->>'secret', '-')`
+			+ ` FROM public.integration_sync_jobs WHERE kind = 'revoke_retry' AND payload->>'integration_id' = ${lit(keeperId)};`).split(' ');
+		const [keeperJobId, , marked, keeperSealed] = keeperJob();
+		assert.ok(keeperJobId && marked === 'true', `the job keeping the unopened credential: ${keeperJob().join(' ')}`);
+		assert.equal(kidOf(keeperSealed), first.kid, 'the job is sealed under the programs\' key');
+		assert.ok(await poll(() => psql(`UPDATE public.integration_sync_jobs SET run_at = now() + interval '1 hour',`
+			+ ` max_attempts = 100 WHERE id = ${keeperJobId} AND status <> 'running' RETURNING id;`), { timeoutMs: 10000, intervalMs: 50 }),
+		'the keeper job stayed running');
+		const fourth = await rotateKeys({ key: newKey, previous: OLD_KEY });
+		assert.ok(fourth.tables.revoke_retry_jobs.rotated >= 1, `rotate-keys did not look inside the job: ${fourth.what}`);
+		assert.equal(keeperJob()[2], 'false', 'the job still says unopened');
+		const without = await rotateKeys({ key: newKey });
+		assert.equal(without.tables.revoke_retry_jobs.failed, 0, `the job still needs the old key: ${without.what}`);
+		psql(`UPDATE public.integration_sync_jobs SET run_at = now() WHERE id = ${keeperJobId};`);
+		assert.ok(await poll(() => keeperJob()[1] === 'succeeded', { timeoutMs: 20000, intervalMs: 200 }),
+			`the keeper job: ${keeperJob().join(' ')}\n${logTail(10, /revoke|job/)}`);
+		assert.equal((await introspect(ISSUER, keeperToken, CLIENT)).active, false, 'the old-key credential was revoked at the provider');
 	});
 });
