@@ -12,6 +12,8 @@
 #ifndef IA_TOKENS_H
 #define IA_TOKENS_H
 
+#include <stdbool.h>
+
 #include "ia_app.h"
 #include "ia_buf.h"
 #include "ia_err.h"
@@ -51,14 +53,14 @@ int ia_revoke_retry_seal(const ia_app *app, const char *plain, size_t plain_len,
  * out of it, say during a rotation): its envelope and id, sealed as
  * {"unopened": envelope, "credential_id": id}, so the worker can revoke it
  * once the key is back. Sealed by us, so nobody can queue revocations of
- * envelopes of his choosing (a user can read his own). -1 (nothing to
- * queue) for an envelope over IA_UNOPENED_ENVELOPE_MAX, whose job would
- * outgrow a payload, or one no key could have sealed. */
+ * envelopes of his choosing (a user can read his own). true with *envelope
+ * (the caller frees it); false, with nothing to queue, for an envelope over
+ * IA_UNOPENED_ENVELOPE_MAX, whose job would outgrow a payload, or one no key
+ * could have sealed. Either way logged: a disconnect goes ahead regardless. */
 #define IA_UNOPENED_ENVELOPE_MAX (24 * 1024)
-int ia_revoke_retry_seal_unopened(const ia_app *app, const char *credential_id,
-				  const char *credential_envelope, const char *integration_id,
-				  const char *user_id, const char *provider, char **envelope,
-				  ia_err *err);
+bool ia_revoke_retry_seal_unopened(const ia_app *app, const char *credential_id,
+				   const char *credential_envelope, const char *integration_id,
+				   const char *user_id, const char *provider, char **envelope);
 
 /* What a revoke_retry job's opened payload holds: the credential JSON itself,
  * or (ia_revoke_retry_seal_unopened) the credential to open first. 0 with

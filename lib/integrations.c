@@ -458,12 +458,9 @@ int ia_integration_delete(ia_app *app, const ia_claims *caller, const char *path
 			/* deleting still must work; the worker revokes the credential
 			 * once the ring opens it again */
 			ia_log(IA_LOG_ERROR, "credential_decrypt_failed", "integration %s: deleting anyway", id);
-			ia_err kept = { 0 };
-			if (ia_revoke_retry_seal_unopened(app, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 4), id,
-							  PQgetvalue(res, 0, 1), p->name, &retry, &kept))
-				ia_log(IA_LOG_ERROR, "revoke_lost", "integration %s: %s", id, kept.message);
-			else
-				kept_unopened = true;
+			kept_unopened = ia_revoke_retry_seal_unopened(app, PQgetvalue(res, 0, 3),
+								      PQgetvalue(res, 0, 4), id,
+								      PQgetvalue(res, 0, 1), p->name, &retry);
 		} else if (ia_revoke_retry_seal(app, plain, plain_len, id, PQgetvalue(res, 0, 1), p->name,
 						&retry, err)) {
 			goto out;

@@ -577,34 +577,37 @@ int ia_revoke_retry_seal(const ia_app *app, const char *plain, size_t plain_len,
 	return 0;
 }
 
-int ia_revoke_retry_seal_unopened(const ia_app *app, const char *credential_id,
-				  const char *credential_envelope, const char *integration_id,
-				  const char *user_id, const char *provider, char **envelope,
-				  ia_err *err)
+bool ia_revoke_retry_seal_unopened(const ia_app *app, const char *credential_id,
+				   const char *credential_envelope, const char *integration_id,
+				   const char *user_id, const char *provider, char **envelope)
 {
 	ia_buf json;
+	ia_err err = { 0 };
 	char kid[IA_KID_CHARS + 1];
-	int rc = -1;
+	bool kept = false;
 
 	ia_buf_init(&json, 1024 * 1024);
 	/* what no key could ever have sealed (a row its owner rewrote), or too
 	 * big to seal again within a job's payload, is not worth a job */
 	if (strlen(credential_envelope) > IA_UNOPENED_ENVELOPE_MAX ||
-	    ia_crypto_envelope_kid(credential_envelope, kid) != 0) {
-		ia_err_set(err, 500, "internal_error", "The credential cannot be kept for a later revocation.");
+	    ia_crypto_envelope_kid(credential_envelope, kid) != 0)
 		goto out;
-	}
-	if (ia_buf_puts(&json, "{\"unopened\":\"") || ia_buf_json_escape(&json, credential_envelope) ||
-	    ia_buf_puts(&json, "\",\"credential_id\":\"") || ia_buf_json_escape(&json, credential_id) ||
-	    ia_buf_puts(&json, "\"}")) {
-		ia_err_oom(err);
-		goto out;
-	}
-	rc = ia_revoke_retry_seal(app, json.data, json.len, integration_id, user_id, provider, envelope,
-				  err);
+	kept = ia_buf_puts(&json, "{\"unopened\":\"") == 0 &&
+	       ia_buf_json_escape(&json, credential_envelope) == 0 &&
+	       ia_buf_puts(&json, "\",\"credential_id\":\"") == 0 &&
+	       ia_buf_json_escape(&json, credential_id) == 0 && ia_buf_puts(&json, "\"}") == 0 &&
+	       ia_revoke_retry_seal(app, json.data, json.len, integration_id, user_id, provider, envelope,
+				    &err) == 0;
 out:
+	if (kept)
+		ia_log(IA_LOG_WARN, "revoke_deferred",
+		       "integration %s: the credential does not decrypt; a job keeps it", integration_id);
+	else    /* never a reason to keep a connection the user ends */
+		ia_log(IA_LOG_ERROR, "revoke_lost",
+		       "integration %s: the credential does not decrypt and cannot be kept for a later revocation",
+		       integration_id);
 	ia_buf_release(&json);
-	return rc;
+	return kept;
 }
 
 int ia_revoke_retry_credential(const ia_app *app, const char *plain, size_t plain_len,
@@ -720,15 +723,8 @@ int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, siz
 	if (revocable && open_credential(app, &row, &plain, &plain_len, &unopened) != 0) {
 		/* logged as an alarm; the local disconnect still happens, and the
 		 * worker revokes it once the ring opens it again */
-		ia_err kept = { 0 };
-		if (ia_revoke_retry_seal_unopened(app, row.cred_id, row.envelope, row.id, row.user_id,
-						  row.provider, &retry_envelope, &kept) == 0) {
-			kept_unopened = true;
-			ia_log(IA_LOG_WARN, "revoke_deferred", "integration %s: the credential does not decrypt",
-			       row.id);
-		}
-		else    /* never a reason to keep a connection the user ends */
-			ia_log(IA_LOG_ERROR, "revoke_lost", "integration %s: %s", row.id, kept.message);
+		kept_unopened = ia_revoke_retry_seal_unopened(app, row.cred_id, row.envelope, row.id,
+							      row.user_id, row.provider, &retry_envelope);
 	} else if (revocable) {
 		ia_err remote = { 0 };
 		if (ia_tokens_revoke_remote(app, p, row.params_json, plain, plain_len, &remote)) {
