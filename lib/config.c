@@ -657,6 +657,8 @@ static int ia_config_load_impl(ia_config *cfg, bool full, char *err, size_t err_
 			   &cfg->refresh_window_seconds, err, err_size) != 0 ||
 	    ia_config_long(cfg, "HEALTHCHECK_CONCURRENCY", 16, 1, 1024,
 			   &cfg->healthcheck_concurrency, err, err_size) != 0 ||
+	    ia_config_long(cfg, "HEALTHCHECK_INTERVAL_SECONDS", 86400, 0, 365L * 86400,
+			   &cfg->healthcheck_interval_seconds, err, err_size) != 0 ||
 	    ia_config_long(cfg, "HTTP_CONNECT_TIMEOUT_MS", 3000, 1, 600000,
 			   &cfg->http_connect_timeout_ms, err, err_size) != 0 ||
 	    ia_config_long(cfg, "HTTP_TIMEOUT_MS", 15000, 1, 3600000,

@@ -37,6 +37,7 @@ typedef struct ia_config {
 	char *providers_file;           /* PROVIDERS_FILE, default IA_DEFAULT_PROVIDERS_FILE */
 	char *providers_extra_file;     /* PROVIDERS_EXTRA_FILE or NULL */
 	long healthcheck_concurrency;   /* HEALTHCHECK_CONCURRENCY, default 16 */
+	long healthcheck_interval_seconds; /* HEALTHCHECK_INTERVAL_SECONDS, default 86400; 0 = off */
 	long http_connect_timeout_ms;   /* HTTP_CONNECT_TIMEOUT_MS, default 3000 */
 	long http_timeout_ms;           /* HTTP_TIMEOUT_MS, default 15000 */
 	size_t http_max_response_bytes; /* HTTP_MAX_RESPONSE_BYTES, default 1048576 */

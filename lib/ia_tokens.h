@@ -35,7 +35,9 @@ int ia_tokens_refresh_if_due(ia_app *app, const ia_claims *caller, const char *i
 int ia_tokens_revoke(ia_app *app, const ia_claims *caller, const char *body, size_t len,
 		     ia_buf *out, ia_err *err);
 
-/* healthCheck: out gets {"checked":n,"refreshed":n,"failed":n,"expired":n}. */
+/* healthCheck: refreshes what is due, then shows the connections no refresh
+ * verifies to userinfo (once per HEALTHCHECK_INTERVAL_SECONDS). out gets
+ * {"checked":n,"refreshed":n,"failed":n,"expired":n}. */
 int ia_tokens_health_check(ia_app *app, ia_buf *out, ia_err *err);
 
 /* The context binding a revoke_retry job's sealed credential to its job. */

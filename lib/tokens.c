@@ -215,7 +215,8 @@ typedef struct refresh_call {
 	bool ready;               /* prepared and waiting for its transfer */
 	bool no_refresh_token;    /* prepare found the credential has none */
 	CURLcode result;
-	char *access_token;       /* healthCheck: the new token, for the userinfo check */
+	char *access_token;       /* healthCheck: the token to show userinfo (sodium memory) */
+	char token_cred_id[37];   /* the credential it belongs to */
 } refresh_call;
 
 static void refresh_call_release(refresh_call *c)
@@ -333,6 +334,7 @@ static int record_success(ia_app *app, refresh_call *c, const ia_token_set *t, i
 		goto out;
 	if (json && PQntuples(res) == 1 && ia_buf_puts(json, PQgetvalue(res, 0, 0)))
 		goto oom;
+	memcpy(c->token_cred_id, cred_id, sizeof c->token_cred_id);
 	rc = 0;
 	goto out;
 oom:
@@ -813,15 +815,40 @@ static void run_transfers(refresh_call *calls, size_t n, long concurrency)
 	curl_multi_cleanup(multi);
 }
 
-/* Where the provider has a userinfo_url, the fresh token must be accepted
- * there too: a 401 or 403 means the grant no longer works (the connection
- * is marked `error`); other failures are the provider's trouble, not the
- * connection's, and change nothing. This runs after the batch committed: the
- * rotated tokens are safe and the row locks gone before a second round of
- * provider calls, and each verdict is a short statement of its own that
- * leaves alone a row someone changed meanwhile (a revoke, a reconnect). */
-static void check_userinfo(ia_app *app, refresh_call *calls, long n, health_counts *counts)
+/* Whether a userinfo answer says the token no longer works: 401 or 403, or
+ * a Slack-style 200 with "ok": false naming an authentication error. Any
+ * other failure is the provider's trouble, not the connection's. */
+static bool userinfo_refused(long status, const ia_buf *response)
 {
+	static const char *const auth_errors[] = {
+		"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
+	};
+	bool refused = false;
+
+	if (status == 401 || status == 403)
+		return true;
+	if (status != 200)
+		return false;
+	cJSON *body = cJSON_ParseWithLength(ia_buf_cstr(response), response->len);
+	const cJSON *error = cJSON_GetObjectItemCaseSensitive(body, "error");
+	if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(body, "ok")) && cJSON_IsString(error))
+		for (size_t i = 0; i < sizeof auth_errors / sizeof *auth_errors && !refused; i++)
+			refused = strcmp(error->valuestring, auth_errors[i]) == 0;
+	cJSON_Delete(body);
+	return refused;
+}
+
+/* Shows each call's access_token to its provider's userinfo_url; a refusal
+ * (userinfo_refused) marks the connection `error`. This runs outside any
+ * transaction: after a refresh batch has committed, the rotated tokens are
+ * safe and the row locks gone before a second round of provider calls. Each
+ * verdict is a short statement of its own that leaves alone a row someone
+ * changed meanwhile: disconnected, or holding another credential than the
+ * token came from (a refresh, a reconnect). Answers the refusals. */
+static long check_userinfo(ia_app *app, refresh_call *calls, long n)
+{
+	long refused = 0;
+
 	for (long i = 0; i < n; i++) {
 		refresh_call *c = &calls[i];
 		ia_err ignored = { 0 };
@@ -844,29 +871,32 @@ static void check_userinfo(ia_app *app, refresh_call *calls, long n, health_coun
 		if (!c->ready)
 			continue;
 		c->ready = false;
-		if (ia_outbound_result(&c->call, c->result, &status, &why) || (status != 401 && status != 403))
+		if (ia_outbound_result(&c->call, c->result, &status, &why) ||
+		    !userinfo_refused(status, &c->call.response))
 			continue;
-		const char *params[] = { c->row.id };
+		const char *params[] = { c->row.id, c->token_cred_id };
 		ia_buf_init(&ignored, 64);
 		int rc = ia_db_run_one(&app->db, NULL,
 				   "WITH u AS (UPDATE public.integrations SET status = 'error', last_error ="
 				   "  jsonb_build_object('code', 'userinfo_rejected', 'message',"
-				   "  'The provider refused the fresh token; reconnect.'), updated_at = now()"
-				   "  WHERE id = $1::uuid AND status = 'connected'"
+				   "  'The provider no longer accepts the access token; reconnect.'),"
+				   "  updated_at = now()"
+				   "  WHERE id = $1::uuid AND status = 'connected' AND EXISTS (SELECT 1"
+				   "   FROM public.credentials c WHERE c.integration_id = $1::uuid AND c.id = $2::uuid)"
 				   "  RETURNING id, user_id, provider)"
 				   " INSERT INTO public.integration_logs (integration_id, user_id, provider,"
 				   "  level, action, message)"
 				   " SELECT id, user_id, provider, 'error', 'userinfo_rejected',"
-				   "  'The provider refused the fresh token at its userinfo endpoint.'"
+				   "  'The provider refused the access token at its userinfo endpoint.'"
 				   " FROM u RETURNING 'recorded'",
-				   1, params, &ignored, &found, &why);
+				   2, params, &ignored, &found, &why);
 		ia_buf_release(&ignored);
 		if (rc || !found)
 			continue;
-		counts->refreshed--;
-		counts->failed++;
+		refused++;
 		ia_log(IA_LOG_WARN, "userinfo_rejected", "integration %s: HTTP %ld", c->row.id, status);
 	}
+	return refused;
 }
 
 /* One batch: claim due rows nobody else holds, refresh them in parallel,
@@ -943,11 +973,123 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 		goto out;
 	}
 	counts->checked += n - skipped;
-	check_userinfo(app, calls, n, counts);
+	long refused = check_userinfo(app, calls, n);
+	counts->refreshed -= refused;
+	counts->failed += refused;
 out:
 	if (n < 0)
 		ia_db_rollback(&app->db);
 	for (long i = 0; calls && i < PQntuples(res); i++)
+		refresh_call_release(&calls[i]);
+	free(calls);
+	PQclear(res);
+	return n;
+}
+
+/* Connections no refresh verifies (tokens that never expire, like GitHub's,
+ * or that expire far beyond the window) are shown to userinfo once per
+ * HEALTHCHECK_INTERVAL_SECONDS ($2), counted from their last check or else
+ * their creation, so a connection just made is not probed at once. $1: the
+ * providers that have a userinfo_url, a text[] literal. The claim records the
+ * check as it takes the rows, so a second healthCheck, or the next one
+ * during a provider's outage, does not probe them again at once; no lock is
+ * held across the calls. */
+static const char SQL_CLAIM_PROBES[] =
+	"WITH due AS (SELECT i.id FROM public.integrations i"
+	" WHERE i.status = 'connected' AND i.auth_type = 'oauth2' AND i.provider = ANY($1::text[])"
+	"  AND coalesce(i.last_health_check_at, i.created_at)"
+	"   <= now() - make_interval(secs => $2::double precision)"
+	"  AND (i.expires_at IS NULL OR i.expires_at > now() + make_interval(secs => $W::double precision))"
+	"  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id)"
+	" ORDER BY coalesce(i.last_health_check_at, i.created_at) LIMIT $3::int FOR UPDATE SKIP LOCKED)"
+	" UPDATE public.integrations i SET last_health_check_at = now() FROM due WHERE i.id = due.id"
+	" RETURNING i.id";
+
+/* The providers SQL_CLAIM_PROBES probes at, as a text[] literal (names are
+ * [a-z0-9_], nothing to quote); "{}" when none. The caller frees it. */
+static char *probed_providers(const ia_providers *providers)
+{
+	ia_buf b;
+	bool first = true;
+
+	ia_buf_init(&b, 1 << 20);
+	if (ia_buf_putc(&b, '{'))
+		goto fail;
+	for (size_t i = 0; i < providers->n; i++) {
+		const ia_provider *p = &providers->items[i];
+		if (p->auth_type != IA_AUTH_OAUTH2 || !p->userinfo_url)
+			continue;
+		if ((!first && ia_buf_putc(&b, ',')) || ia_buf_puts(&b, p->name))
+			goto fail;
+		first = false;
+	}
+	if (ia_buf_putc(&b, '}') == 0)
+		return ia_buf_detach(&b);
+fail:
+	ia_buf_release(&b);
+	return NULL;
+}
+
+/* The access token of a claimed row, for check_userinfo. A credential that
+ * does not open is an alarm (logged by open_credential): -1. */
+static int probe_prepare(ia_app *app, refresh_call *c)
+{
+	ia_err why = { 0 };
+	int rc = 0;
+
+	if (!(c->p = ia_providers_find(app->providers, c->row.provider)))
+		return 0;
+	if (open_credential(app, &c->row, &c->plain, &c->plain_len, &why))
+		return -1;
+	c->secret = cJSON_ParseWithLength(c->plain, c->plain_len);
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(c->secret, "access_token");
+	if (cJSON_IsString(at) && *at->valuestring) {
+		if (!(c->access_token = ia_secret_dup(at->valuestring, strlen(at->valuestring))))
+			rc = -1;
+		snprintf(c->token_cred_id, sizeof c->token_cred_id, "%s", c->row.cred_id);
+	}
+	/* the token's copy is all the check needs */
+	ia_json_free(c->secret);
+	ia_secret_free(c->plain, c->plain_len);
+	c->secret = NULL;
+	c->plain = NULL;
+	return rc;
+}
+
+/* One batch of probes: claim (and commit the claim), call, record the
+ * refusals. Returns the rows claimed, or -1. */
+static long probe_batch(ia_app *app, const char *providers, long limit, health_counts *counts,
+			ia_err *err)
+{
+	char lim[24], interval[24];
+	PGresult *res = NULL;
+	refresh_call *calls = NULL;
+	long n = -1;
+
+	snprintf(lim, sizeof lim, "%ld", limit);
+	snprintf(interval, sizeof interval, "%ld", app->cfg.healthcheck_interval_seconds);
+	const char *params[] = { providers, interval, lim };
+	if (ia_db_begin(&app->db, NULL, err))
+		return -1;
+	if (!(res = lock_rows(app, SQL_CLAIM_PROBES, 3, params, NULL, err)) || ia_db_commit(&app->db, err))
+		goto out;
+	n = PQntuples(res);
+	if (n > 0 && !(calls = calloc((size_t)n, sizeof *calls))) {
+		ia_err_oom(err);
+		n = -1;
+		goto out;
+	}
+	for (long i = 0; i < n; i++) {
+		row_from(res, (int)i, &calls[i].row);
+		if (probe_prepare(app, &calls[i]))
+			counts->failed++;
+	}
+	counts->failed += check_userinfo(app, calls, n);
+	counts->checked += n;
+out:
+	if (n < 0)
+		ia_db_rollback(&app->db);
+	for (long i = 0; calls && i < n; i++)
 		refresh_call_release(&calls[i]);
 	free(calls);
 	PQclear(res);
@@ -966,6 +1108,18 @@ int ia_tokens_health_check(ia_app *app, ia_buf *out, ia_err *err)
 			return -1;
 		if (n < batch || time(NULL) - start >= HEALTH_CHECK_BUDGET_SECONDS)
 			break;
+	}
+	/* what the budget leaves goes to the connections no refresh verifies */
+	if (app->cfg.healthcheck_interval_seconds > 0) {
+		char *providers = probed_providers(app->providers);
+		if (!providers)
+			return ia_err_oom(err);
+		long n = strcmp(providers, "{}") != 0 ? batch : 0;
+		while (n == batch && time(NULL) - start < HEALTH_CHECK_BUDGET_SECONDS)
+			n = probe_batch(app, providers, batch, &counts, err);
+		free(providers);
+		if (n < 0)
+			return -1;
 	}
 	if (ia_buf_printf(out, "{\"checked\":%ld,\"refreshed\":%ld,\"failed\":%ld,\"expired\":%ld}",
 			  counts.checked, counts.refreshed, counts.failed, counts.expired))

@@ -762,6 +762,119 @@ describe('healthCheck', () => {
 		}
 	});
 
+	// Connections no refresh verifies: a token without an expiry (GitHub's
+	// kind) is shown to userinfo once per HEALTHCHECK_INTERVAL_SECONDS (a day
+	// here), counted from its last check or its creation.
+	describe('connections without an expiry are probed at userinfo', () => {
+		let probes = [];
+		/** A connected testoidc integration with live tokens and no expires_at. */
+		async function neverExpiring() {
+			const t = await obtainTokens();
+			const i = assertOk(await storeCredentials(newUser().token, {
+				provider: 'testoidc', auth_type: 'oauth2',
+				credentials: { access_token: t.access_token, refresh_token: t.refresh_token, token_type: t.token_type },
+			})).integration;
+			assert.equal(i.expires_at, null);
+			probes.push(i.id);
+			return { id: i.id, tokens: t };
+		}
+		const backdate = (ids) => psql(`UPDATE public.integrations SET last_health_check_at = now() - interval '2 days'
+			WHERE id = ANY(${idList(ids)});`);
+		const userinfoCalls = async () => (await stats(ISSUER)).userinfo;
+		after(async () => {
+			await setMode(ISSUER, { userinfo: 'normal' });
+			psql(`UPDATE public.integrations SET status = 'revoked' WHERE id = ANY(${idList(probes)});`);
+		});
+
+		test('a new one is left alone; one unchecked for the interval gets one call, recorded; the next check waits', async () => {
+			const { id } = await neverExpiring();
+			makeExpiring([], { exclusive: true });
+			const u0 = await userinfoCalls();
+			assert.deepEqual(assertOk(await healthCheck()), { checked: 0, refreshed: 0, failed: 0, expired: 0 });
+			assert.equal((await userinfoCalls()) - u0, 0, 'a connection made just now was probed');
+			backdate([id]);
+			const since = Date.now() / 1000 - 1;
+			const g0 = await grants();
+			assert.deepEqual(assertOk(await healthCheck()), { checked: 1, refreshed: 0, failed: 0, expired: 0 });
+			assert.equal((await userinfoCalls()) - u0, 1);
+			assert.equal((await grants()) - g0, 0, 'a probe spent a refresh token');
+			const r = row(id);
+			assert.equal(r.status, 'connected');
+			assert.ok(r.checked_epoch >= since, `last_health_check_at not recorded: ${r.last_health_check_at}`);
+			assert.equal(r.last_refreshed_at, null);
+			const last = (await requests(ISSUER)).filter((q) => q.endpoint === 'userinfo').at(-1);
+			assert.equal(last?.bearer, true, 'the token went in the Authorization header');
+			assert.deepEqual(assertOk(await healthCheck()), { checked: 0, refreshed: 0, failed: 0, expired: 0 });
+			assert.equal((await userinfoCalls()) - u0, 1, 'probed again within the interval');
+		});
+
+		test('a token the provider revoked marks the connection error; a userinfo 500 changes nothing', async () => {
+			const revoked = await neverExpiring();
+			const flaky = await neverExpiring();
+			assert.equal((await oauth.revoke(ISSUER, revoked.tokens.access_token, CLIENT, 'access_token')).status, 200);
+			makeExpiring([], { exclusive: true });
+			backdate([revoked.id, flaky.id]);
+			await setMode(ISSUER, { userinfo: 'error500', count: 1 });
+			// the claim takes the longest unchecked first: both tie, so the 500
+			// goes to whichever is called first; run until both were seen
+			const res = assertOk(await healthCheck());
+			assert.equal(res.checked, 2);
+			const after = rows([revoked.id, flaky.id]);
+			const refusedNow = after.get(revoked.id).status === 'error';
+			assert.equal(after.get(flaky.id).status, 'connected', 'a provider fault marked a good connection');
+			if (!refusedNow) {
+				// the 500 hit the revoked one: nothing changed; its next check refuses it
+				assert.deepEqual(res, { checked: 2, refreshed: 0, failed: 0, expired: 0 });
+				backdate([revoked.id]);
+				assert.deepEqual(assertOk(await healthCheck()), { checked: 1, refreshed: 0, failed: 1, expired: 0 });
+			} else {
+				assert.deepEqual(res, { checked: 2, refreshed: 0, failed: 1, expired: 0 });
+			}
+			const r = row(revoked.id);
+			assert.equal(r.status, 'error');
+			assert.equal(r.last_error?.code, 'userinfo_rejected');
+			assert.equal(logsOf(r, 'userinfo_rejected').length, 1);
+			assert.ok(r.cred, 'the credential stays, for a revocation on disconnect');
+		});
+
+		test('Slack\'s way of refusing (200, "ok": false, invalid_auth) counts as a refusal', async () => {
+			const { id } = await neverExpiring();
+			makeExpiring([], { exclusive: true });
+			backdate([id]);
+			await setMode(ISSUER, { userinfo: 'ok_false', count: 1 });
+			assert.deepEqual(assertOk(await healthCheck()), { checked: 1, refreshed: 0, failed: 1, expired: 0 });
+			assert.equal(row(id).last_error?.code, 'userinfo_rejected');
+		});
+
+		test('a refusal of a token replaced during the call leaves the new credential connected', async () => {
+			const old = await neverExpiring();
+			makeExpiring([], { exclusive: true });
+			backdate([old.id]);
+			const fresh = await obtainTokens();
+			const userId = psql(`SELECT user_id FROM public.integrations WHERE id = ${lit(old.id)};`);
+			const u0 = await userinfoCalls();
+			// held for 2 s, under the stack's 3 s HTTP_TIMEOUT_MS
+			await setMode(ISSUER, { userinfo: 'slow', slow_ms: 2000, count: 1 });
+			const check = healthCheck();
+			const calling = await poll(async () => (await userinfoCalls()) > u0, { timeoutMs: 20000, intervalMs: 20 });
+			assert.ok(calling, 'the probe did not start');
+			// while the provider holds the call (it looks at the token only
+			// afterwards): the user reconnects with new tokens, and the old
+			// access token is revoked, so the call comes back 401
+			assertOk(await storeCredentials(serviceToken(), {
+				provider: 'testoidc', auth_type: 'oauth2', user_id: userId,
+				credentials: { access_token: fresh.access_token, refresh_token: fresh.refresh_token, token_type: fresh.token_type },
+			}));
+			assert.equal((await oauth.revoke(ISSUER, old.tokens.access_token, CLIENT, 'access_token')).status, 200);
+			assert.deepEqual(assertOk(await check), { checked: 1, refreshed: 0, failed: 0, expired: 0 });
+			const last = (await requests(ISSUER)).filter((q) => q.endpoint === 'userinfo').at(-1);
+			assert.equal(last?.status, 401, 'the held call was not refused: the test proves nothing');
+			const r = row(old.id);
+			assert.equal(r.status, 'connected', 'the old token\'s verdict fell on the new credential');
+			assert.equal(logsOf(r, 'userinfo_rejected').length, 0);
+		});
+	});
+
 	test('`intauthctl health-check` prints the same JSON', async () => {
 		const ok = healthy();
 		assert.equal(ok.length, N - 3);
@@ -827,11 +940,11 @@ describe('the healthCheck scan uses the partial index', () => {
 	});
 
 	/**
-	 * SQL_CLAIM_DUE as lib/tokens.c spells it: its adjacent C string literals
-	 * concatenated, with the string macros it uses (ROW_COLUMNS, ...) expanded,
-	 * so this checks the query the program really sends.
+	 * A claim query (SQL_CLAIM_DUE, ...) as lib/tokens.c spells it: its adjacent C
+	 * string literals concatenated, with the string macros it uses (ROW_COLUMNS,
+	 * ...) expanded, so this checks the query the program really sends.
 	 */
-	function claimQuery() {
+	function claimQuery(name = 'SQL_CLAIM_DUE') {
 		const src = readFileSync(join(ROOT, 'lib/tokens.c'), 'utf8').replace(/\\\n/g, ' ');
 		const macros = new Map();
 		for (const m of src.matchAll(/^#define\s+([A-Z_][A-Z0-9_]*)[ \t]+(.*)$/gm)) macros.set(m[1], m[2]);
@@ -847,8 +960,8 @@ describe('the healthCheck scan uses the partial index', () => {
 			}
 			return out;
 		};
-		const decl = src.match(/SQL_CLAIM_DUE\[\]\s*=\s*([^;]*);/);
-		assert.ok(decl, 'SQL_CLAIM_DUE in lib/tokens.c');
+		const decl = src.match(new RegExp(`${name}\\[\\]\\s*=\\s*([^;]*);`));
+		assert.ok(decl, `${name} in lib/tokens.c`);
 		return expand(decl[1]).replace(/\$W/g, String(WINDOW)).replace(/\$A::double precision/g, 'NULL::double precision').replace(/\$1::int/g, '64');
 	}
 
@@ -879,5 +992,19 @@ describe('the healthCheck scan uses the partial index', () => {
 		assert.ok(total >= 4000);
 		assert.ok(Number(m[1]) < 100, `the index scan read ${m[1]} of ${total} rows`);
 		console.log(`# claim query: index scan read ${m[1]} of ${total} integrations rows`);
+	});
+
+	test('EXPLAIN of the probe claim over the same rows: Index Scan on integrations_unchecked_idx', () => {
+		const sql = claimQuery('SQL_CLAIM_PROBES').replace(/\$1::text\[\]/g, "'{testoidc,github}'::text[]")
+			.replace(/\$2::double precision/g, '86400::double precision').replace(/\$3::int/g, '64');
+		assert.match(sql, /FOR UPDATE SKIP LOCKED/);
+		const out = psql(`BEGIN; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${sql}; ROLLBACK;`);
+		assert.match(out, /Index Scan using integrations_unchecked_idx on integrations i/, out);
+		assert.doesNotMatch(out, /Seq Scan on integrations/, out);
+		const scan = out.split('\n').find((l) => /Index Scan using integrations_unchecked_idx/.test(l)) ?? '';
+		const m = scan.match(/actual rows=(\d+)/);
+		assert.ok(m, out);
+		assert.ok(Number(m[1]) < 100, `the index scan read ${m[1]} rows`);
+		console.log(`# probe claim: index scan read ${m[1]} rows`);
 	});
 });

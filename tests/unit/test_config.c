@@ -21,6 +21,7 @@ static const char *const all_vars[] = {
 	"CREDENTIAL_ENCRYPTION_PREVIOUS_KEYS", "PUBLIC_BASE_URL", "JWT_AUDIENCE", "MAX_BODY_BYTES",
 	"REFRESH_WINDOW_SECONDS", "CORS_ALLOWED_ORIGINS", "ALLOWED_REDIRECT_ORIGINS",
 	"OAUTH_BIND_BROWSER", "PROVIDERS_FILE", "PROVIDERS_EXTRA_FILE", "HEALTHCHECK_CONCURRENCY",
+	"HEALTHCHECK_INTERVAL_SECONDS",
 	"HTTP_CONNECT_TIMEOUT_MS", "HTTP_TIMEOUT_MS", "HTTP_MAX_RESPONSE_BYTES", "LOG_LEVEL",
 	"FILE_ONLY", "GITHUB_CLIENT_ID",
 };
@@ -80,6 +81,7 @@ static void test_defaults(void)
 	CHECK_STR(cfg.providers_file, IA_DEFAULT_PROVIDERS_FILE, "PROVIDERS_FILE default");
 	CHECK(cfg.providers_extra_file == NULL, "PROVIDERS_EXTRA_FILE default");
 	CHECK(cfg.healthcheck_concurrency == 16, "HEALTHCHECK_CONCURRENCY default");
+	CHECK(cfg.healthcheck_interval_seconds == 86400, "HEALTHCHECK_INTERVAL_SECONDS default");
 	CHECK(cfg.http_connect_timeout_ms == 3000, "HTTP_CONNECT_TIMEOUT_MS default");
 	CHECK(cfg.http_timeout_ms == 15000, "HTTP_TIMEOUT_MS default");
 	CHECK(cfg.http_max_response_bytes == 1048576, "HTTP_MAX_RESPONSE_BYTES default");
@@ -96,6 +98,7 @@ static void test_defaults(void)
 	setenv("OAUTH_BIND_BROWSER", "false", 1);
 	setenv("PROVIDERS_EXTRA_FILE", "/etc/intauth/extra.json", 1);
 	setenv("HEALTHCHECK_CONCURRENCY", "4", 1);
+	setenv("HEALTHCHECK_INTERVAL_SECONDS", "0", 1);
 	setenv("HTTP_CONNECT_TIMEOUT_MS", "500", 1);
 	setenv("HTTP_TIMEOUT_MS", "2500", 1);
 	setenv("HTTP_MAX_RESPONSE_BYTES", "65536", 1);
@@ -106,7 +109,8 @@ static void test_defaults(void)
 	CHECK(cfg.refresh_window_seconds == 0, "REFRESH_WINDOW_SECONDS set");
 	CHECK(!cfg.oauth_bind_browser, "OAUTH_BIND_BROWSER set");
 	CHECK_STR(cfg.providers_extra_file, "/etc/intauth/extra.json", "PROVIDERS_EXTRA_FILE set");
-	CHECK(cfg.healthcheck_concurrency == 4 && cfg.http_connect_timeout_ms == 500 &&
+	CHECK(cfg.healthcheck_concurrency == 4 && cfg.healthcheck_interval_seconds == 0 &&
+	      cfg.http_connect_timeout_ms == 500 &&
 	      cfg.http_timeout_ms == 2500 && cfg.http_max_response_bytes == 65536, "numbers set");
 	CHECK(cfg.log_level == IA_LOG_DEBUG, "LOG_LEVEL set");
 	ia_config_release(&cfg);
@@ -184,6 +188,8 @@ static void test_values(void)
 		     "overflowing number refused");
 	expect_error("HTTP_TIMEOUT_MS", "fast", "HTTP_TIMEOUT_MS", "HTTP_TIMEOUT_MS=fast refused");
 	expect_error("HEALTHCHECK_CONCURRENCY", "0", "HEALTHCHECK_CONCURRENCY", "concurrency 0 refused");
+	expect_error("HEALTHCHECK_INTERVAL_SECONDS", "-1", "HEALTHCHECK_INTERVAL_SECONDS",
+		     "negative interval refused");
 	expect_error("REFRESH_WINDOW_SECONDS", "+5", "REFRESH_WINDOW_SECONDS", "sign refused");
 	expect_error("HTTP_CONNECT_TIMEOUT_MS", "1 000", "HTTP_CONNECT_TIMEOUT_MS", "inner space refused");
 	expect_error("HTTP_MAX_RESPONSE_BYTES", "1MB", "HTTP_MAX_RESPONSE_BYTES", "unit suffix refused");
