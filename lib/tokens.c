@@ -1002,8 +1002,8 @@ static const char SQL_CLAIM_PROBES[] =
 	"  AND (i.expires_at IS NULL OR i.expires_at > now() + make_interval(secs => $W::double precision))"
 	"  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id)"
 	" ORDER BY coalesce(i.last_health_check_at, i.created_at) LIMIT $3::int FOR UPDATE SKIP LOCKED)"
-	" UPDATE public.integrations i SET last_health_check_at = now() FROM due WHERE i.id = due.id"
-	" RETURNING i.id";
+	" UPDATE public.integrations i SET last_health_check_at = now()"
+	" WHERE i.id = ANY (ARRAY(SELECT id FROM due)) RETURNING i.id";
 
 /* The providers SQL_CLAIM_PROBES probes at, as a text[] literal (names are
  * [a-z0-9_], nothing to quote); "{}" when none. The caller frees it. */

@@ -994,16 +994,28 @@ describe('the healthCheck scan uses the partial index', () => {
 		console.log(`# claim query: index scan read ${m[1]} of ${total} integrations rows`);
 	});
 
-	test('EXPLAIN of the probe claim over the same rows: Index Scan on integrations_unchecked_idx', () => {
+	test('EXPLAIN of the probe claim: Index Scan on integrations_unchecked_idx, past the unchecked rows of providers it does not probe', () => {
 		const sql = claimQuery('SQL_CLAIM_PROBES').replace(/\$1::text\[\]/g, "'{testoidc,github}'::text[]")
 			.replace(/\$2::double precision/g, '86400::double precision').replace(/\$3::int/g, '64');
 		assert.match(sql, /FOR UPDATE SKIP LOCKED/);
-		const out = psql(`BEGIN; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${sql}; ROLLBACK;`);
-		assert.match(out, /Index Scan using integrations_unchecked_idx on integrations i/, out);
-		assert.doesNotMatch(out, /Seq Scan on integrations/, out);
-		const scan = out.split('\n').find((l) => /Index Scan using integrations_unchecked_idx/.test(l)) ?? '';
+		// with credentials: 3000 connections unchecked for two days at a provider
+		// outside the list, and 3000 checked just now at one in it
+		const out = psql(`INSERT INTO public.integrations (user_id, provider, connection, auth_type, status, created_at,
+				last_health_check_at, metadata)
+			SELECT gen_random_uuid(), CASE WHEN g % 2 = 0 THEN 'testoidc_basic' ELSE 'testoidc' END, 'p' || g, 'oauth2',
+			'connected', now() - interval '2 days', CASE WHEN g % 2 = 0 THEN NULL ELSE now() END,
+			jsonb_build_object('explain_test', ${lit(MARK)}, 'probe', true) FROM generate_series(1, 6000) g;
+			INSERT INTO public.credentials (id, integration_id, user_id, provider, key_id, secret)
+			SELECT gen_random_uuid(), id, user_id, provider, 'k', 'v2.explain' FROM public.integrations
+			WHERE metadata ->> 'explain_test' = ${lit(MARK)} AND metadata ? 'probe';
+			ANALYZE public.integrations; ANALYZE public.credentials;
+			BEGIN; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${sql}; ROLLBACK;`);
+		const flat = out.replace(/\n/g, ' | ');
+		assert.match(out, /Index Scan (using|on) integrations_unchecked_idx/, flat);
+		assert.doesNotMatch(out, /Seq Scan on integrations/, flat);
+		const scan = out.split('\n').find((l) => /Index Scan (using|on) integrations_unchecked_idx/.test(l)) ?? '';
 		const m = scan.match(/actual rows=(\d+)/);
-		assert.ok(m, out);
+		assert.ok(m, flat);
 		assert.ok(Number(m[1]) < 100, `the index scan read ${m[1]} rows`);
 		console.log(`# probe claim: index scan read ${m[1]} rows`);
 	});
