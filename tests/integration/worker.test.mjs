@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import {
-	ENV, INTAUTHCTL, PG_PORT, PG_SOCKET_DIR, ROOT, STACK_DIR, apiKeyBody, asUser, assertOk, connectTestOidc, lit, logTail,
+	ENV, INTAUTHCTL, PG_PORT, PG_SOCKET_DIR, ROOT, STACK_DIR, apiKeyBody, asUser, assertOk, connectTestOidc, holdRowLock, lit, logTail,
 	newUser, oauthBody, pgBinDir, poll, procStat, serviceToken, sleep, storeCredentials,
 } from './lib.mjs';
 import { setMode, stats } from '../oauth/consent.mjs';
@@ -413,6 +413,45 @@ describe('with the stack\'s worker paused', () => {
 
 	// 5 s lease; one provider call may take 2 s
 	const FAST = { WORKER_LEASE_SECONDS: '5', WORKER_POLL_MS: '200', WORKER_BACKOFF_BASE_MS: '200', HTTP_TIMEOUT_MS: '2000' };
+
+	test('a refresh job whose row is held past the lock wait fails for a retry (409 conflict), then refreshes once the row is free', { timeout: 120000 }, async () => {
+		const user = newUser();
+		const c = await connectTestOidc(user);
+		// the job first, parked: the holder's FOR UPDATE would block its foreign
+		// key check. The connection's bootstrap job (queued while the stack's
+		// worker is paused) would wait for the row first: gone.
+		const id = Number(psql(`DELETE FROM public.integration_sync_jobs WHERE integration_id = ${lit(c.id)};
+			UPDATE public.integrations SET expires_at = now() + interval '120 seconds', next_refresh_at = NULL
+				WHERE id = ${lit(c.id)};
+			INSERT INTO public.integration_sync_jobs (kind, integration_id, user_id, run_at)
+			VALUES ('refresh', ${lit(c.id)}, ${lit(user.id)}, now() + interval '1 day') RETURNING id;`));
+		// held for 30 s once the job waits: past the 19 s lock wait
+		const holder = holdRowLock(c.id, { holdS: 30, maxWaitS: 20 });
+		await holder.ready;
+		const grantsBefore = (await serverStats()).token.refresh_token;
+		try {
+			psql(`UPDATE public.integration_sync_jobs SET run_at = now() WHERE id = ${id};`);
+			// the default lease (longer than the lock wait); retries after 200 ms
+			await withWorker('held', { WORKER_POLL_MS: '200', WORKER_BACKOFF_BASE_MS: '200' }, 1, async (w) => {
+				// failed, then taken again 200 ms later: its error stays until it succeeds
+				const seen = await poll(async () => job(id).last_error !== null, { timeoutMs: 40000, intervalMs: 200 });
+				const failed = job(id);
+				assert.ok(seen, `not failed for a retry: ${JSON.stringify(failed)}\n${readFileSync(w.log, 'utf8')}`);
+				assert.ok(['failed', 'running'].includes(failed.status), JSON.stringify(failed));
+				assert.match(failed.last_error, /retry/i, JSON.stringify(failed));
+				assert.equal((await serverStats()).token.refresh_token, grantsBefore, 'a provider call under a lock not held');
+				holder.stop();
+				await holder.done.catch(() => {});
+				const done = waitJob(id, "status = 'succeeded'", 30000, 'succeeded');
+				assert.equal(done.attempts, 2);
+				assert.equal((await serverStats()).token.refresh_token, grantsBefore + 1, 'one refresh_token grant');
+				assert.deepEqual(await stopWorker(w), { code: 0, signal: null });
+			});
+		} finally {
+			holder.stop();
+			await holder.done.catch(() => {});
+		}
+	});
 
 	test('kill -9 of workers holding jobs: after the lease a job runs again and completes once; one out of attempts is dead', async () => {
 		// two children, two slow jobs: each child holds one; A may be tried 5 times, B once

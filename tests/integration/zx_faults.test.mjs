@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-	apiKeyBody, assertOk, getCredentials, newUser, pgRunning, programProcesses, startPg, stopPg,
+	apiKeyBody, assertOk, getCredentials, lit, newUser, pgRunning, programProcesses, psql, startPg, stopPg,
 	storeCredentials,
 } from './lib.mjs';
 
@@ -70,4 +70,33 @@ test('database stopped and restarted mid-load: every 200 committed, the rest 503
 	const afterPids = [...programProcesses('storeCredentials').all].sort();
 	assert.ok(before.length > 0, 'storeCredentials processes found');
 	assert.deepEqual(afterPids, before, 'no storeCredentials process was restarted');
+});
+
+test('a statement past statement_timeout (20 s): 503 unavailable with Retry-After, nothing written, the process serves on', { timeout: 90000 }, async () => {
+	const user = newUser();
+	const before = [...programProcesses('storeCredentials').all].sort();
+	// the log row storeCredentials writes in its statement stalls, for this user only
+	psql(`CREATE FUNCTION public.intauth_test_stall() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.user_id = ${lit(user.id)}::uuid THEN PERFORM pg_sleep(28); END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER intauth_test_stall BEFORE INSERT ON public.integration_logs
+			FOR EACH ROW EXECUTE FUNCTION public.intauth_test_stall();`);
+	let res;
+	const t0 = Date.now();
+	try {
+		res = await storeCredentials(user.token, apiKeyBody({ connection: 'stalled' }), { timeoutMs: 45000 });
+	} finally {
+		psql(`DROP TRIGGER intauth_test_stall ON public.integration_logs; DROP FUNCTION public.intauth_test_stall();`);
+	}
+	const waited = Date.now() - t0;
+	assert.equal(res.status, 503, res.text);
+	assert.equal(res.json?.error?.code, 'unavailable');
+	assert.equal(res.headers.get('retry-after'), '2');
+	assert.ok(waited > 15000 && waited < 28000, `answered when the statement timed out, not when the stall ended: ${waited} ms`);
+	assert.equal(psql(`SELECT count(*) FROM public.integrations WHERE user_id = ${lit(user.id)};`), '0', 'half a write was kept');
+	const again = assertOk(await storeCredentials(user.token, apiKeyBody({ connection: 'stalled' })));
+	assert.equal(again.integration.status, 'connected');
+	assert.deepEqual([...programProcesses('storeCredentials').all].sort(), before, 'a storeCredentials process was restarted');
 });
