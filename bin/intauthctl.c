@@ -3,7 +3,8 @@
  *   gen-key                          print a fresh CREDENTIAL_ENCRYPTION_KEY
  *   mint-token --sub UUID [--role R] [--ttl S]   print a signed JWT (development, tests)
  *   providers                        list the catalog and which are configured
- *   health-check                     refresh what expires soon (healthCheck, for cron);
+ *   health-check                     refresh what expires soon and probe the other
+ *                                    connections at userinfo (healthCheck, for cron);
  *                                    exit 3 when some refreshes failed
  *   jobs [retry ID]                  queue state; queue a dead job again
  *   rotate-keys [--batch N]          re-encrypt every stored secret under the current key

@@ -144,6 +144,10 @@ static PGresult *lock_rows(ia_app *app, const char *tmpl, int n, const char *con
 	PGresult *locked = NULL, *res = NULL;
 	ia_buf ids;
 
+	if (n < 0 || n > (int)(sizeof all / sizeof *all) - 1) {
+		ia_err_internal(err);
+		return NULL;
+	}
 	ia_buf_init(&ids, 65536);
 	snprintf(window, sizeof window, "%ld", app->cfg.refresh_window_seconds);
 	if (!(sql = with_window_param(tmpl, n + 1)) || !(read_sql = with_window_param(SQL_READ_LOCKED, 2))) {
@@ -207,7 +211,7 @@ typedef struct refresh_call {
 	ia_outbound call;         /* first: CURLOPT_PRIVATE points here */
 	token_row row;
 	const ia_provider *p;
-	char *plain;              /* decrypted credential JSON (sodium memory) */
+	char *plain;              /* decrypted credential JSON (ia_secret_free) */
 	size_t plain_len;
 	cJSON *secret;
 	const char *refresh_token;
@@ -215,8 +219,9 @@ typedef struct refresh_call {
 	bool ready;               /* prepared and waiting for its transfer */
 	bool no_refresh_token;    /* prepare found the credential has none */
 	CURLcode result;
-	char *access_token;       /* healthCheck: the token to show userinfo (sodium memory) */
+	char *access_token;       /* healthCheck: the token to show userinfo (ia_secret_free) */
 	char token_cred_id[37];   /* the credential it belongs to */
+	bool probed;              /* a stored token, not one a refresh just obtained */
 } refresh_call;
 
 static void refresh_call_release(refresh_call *c)
@@ -815,9 +820,11 @@ static void run_transfers(refresh_call *calls, size_t n, long concurrency)
 	curl_multi_cleanup(multi);
 }
 
-/* Whether a userinfo answer says the token no longer works: 401 or 403, or
- * a Slack-style 200 with "ok": false naming an authentication error. Any
- * other failure is the provider's trouble, not the connection's. */
+/* Whether a userinfo answer says the token no longer works: 401 (RFC 6750
+ * invalid_token), or a Slack-style 200 with "ok": false naming an
+ * authentication error. A 403 is not: it means insufficient_scope for a valid
+ * token, and GitHub answers it to a rate-limited caller. Any other failure is
+ * the provider's trouble, not the connection's. */
 static bool userinfo_refused(long status, const ia_buf *response)
 {
 	static const char *const auth_errors[] = {
@@ -825,7 +832,7 @@ static bool userinfo_refused(long status, const ia_buf *response)
 	};
 	bool refused = false;
 
-	if (status == 401 || status == 403)
+	if (status == 401)
 		return true;
 	if (status != 200)
 		return false;
@@ -838,16 +845,88 @@ static bool userinfo_refused(long status, const ia_buf *response)
 	return refused;
 }
 
-/* Shows each call's access_token to its provider's userinfo_url; a refusal
- * (userinfo_refused) marks the connection `error`. This runs outside any
- * transaction: after a refresh batch has committed, the rotated tokens are
- * safe and the row locks gone before a second round of provider calls. Each
- * verdict is a short statement of its own that leaves alone a row someone
- * changed meanwhile: disconnected, or holding another credential than the
- * token came from (a refresh, a reconnect). Answers the refusals. */
-static long check_userinfo(ia_app *app, refresh_call *calls, long n)
+/* What a refusal means depends on the token. One a refresh has just
+ * obtained: the grant is broken (an alarm: `error`). A stored one, with a
+ * refresh token beside it: that access token is dead, so it is made due, and
+ * a refresh tells whether the grant still is alive. A stored one without:
+ * the user must connect again, like a refused refresh token (`expired`).
+ * $1 the integration, $2 the credential the token came from. */
+static const char SQL_REFUSED_FRESH[] =
+	"WITH u AS (UPDATE public.integrations SET status = 'error', last_error ="
+	"  jsonb_build_object('code', 'userinfo_rejected', 'message',"
+	"  'The provider refused a token it had just issued; reconnect.'), updated_at = now()"
+	"  WHERE id = $1::uuid AND status = 'connected' AND EXISTS (SELECT 1 FROM public.credentials c"
+	"   WHERE c.integration_id = $1::uuid AND c.id = $2::uuid)"
+	"  RETURNING id, user_id, provider)"
+	" INSERT INTO public.integration_logs (integration_id, user_id, provider, level, action, message)"
+	" SELECT id, user_id, provider, 'error', 'userinfo_rejected',"
+	"  'The provider refused the fresh token at its userinfo endpoint.'"
+	" FROM u RETURNING 'recorded'";
+static const char SQL_REFUSED_STORED[] =
+	"WITH u AS (UPDATE public.integrations SET status = 'expired', last_error ="
+	"  jsonb_build_object('code', 'userinfo_rejected', 'message',"
+	"  'The provider no longer accepts this connection; reconnect.'), updated_at = now()"
+	"  WHERE id = $1::uuid AND status = 'connected' AND EXISTS (SELECT 1 FROM public.credentials c"
+	"   WHERE c.integration_id = $1::uuid AND c.id = $2::uuid)"
+	"  RETURNING id, user_id, provider)"
+	" INSERT INTO public.integration_logs (integration_id, user_id, provider, level, action, message)"
+	" SELECT id, user_id, provider, 'error', 'userinfo_rejected',"
+	"  'The provider refused the stored access token, and there is no refresh token.'"
+	" FROM u RETURNING 'recorded'";
+static const char SQL_REFUSED_REFRESHABLE[] =
+	"WITH u AS (UPDATE public.integrations SET expires_at = now(), next_refresh_at = NULL,"
+	"  updated_at = now()"
+	"  WHERE id = $1::uuid AND status = 'connected' AND EXISTS (SELECT 1 FROM public.credentials c"
+	"   WHERE c.integration_id = $1::uuid AND c.id = $2::uuid)"
+	"  RETURNING id, user_id, provider)"
+	" INSERT INTO public.integration_logs (integration_id, user_id, provider, level, action, message)"
+	" SELECT id, user_id, provider, 'warn', 'access_token_refused',"
+	"  'The provider refused the stored access token; it is due for a refresh.'"
+	" FROM u RETURNING 'recorded'";
+
+/* Records a refusal unless the row changed since the token was read: lock,
+ * then look, in two statements (see lock_rows: a statement that waited for
+ * the lock would see the credential as of its own start, and mark the one a
+ * reconnect has just stored). A row someone holds now is being refreshed,
+ * reconnected or revoked: left to them. true when recorded. */
+static bool record_refusal(ia_app *app, const refresh_call *c, const char *sql)
 {
-	long refused = 0;
+	ia_err why = { 0 };
+	const char *params[] = { c->row.id, c->token_cred_id };
+	PGresult *res = NULL;
+	bool recorded = false;
+
+	if (ia_db_begin(&app->db, NULL, &why))
+		return false;
+	res = ia_db_exec(&app->db, "SELECT 1 FROM public.integrations WHERE id = $1::uuid"
+			 " FOR UPDATE SKIP LOCKED", 1, params, &why);
+	if (res && PQntuples(res) == 1) {
+		PQclear(res);
+		res = ia_db_exec(&app->db, sql, 2, params, &why);
+		recorded = res && PQntuples(res) == 1;
+	}
+	PQclear(res);
+	if (!recorded || ia_db_commit(&app->db, &why)) {
+		ia_db_rollback(&app->db);
+		return false;
+	}
+	return true;
+}
+
+typedef struct userinfo_outcome {
+	long called;   /* calls made */
+	long broken;   /* fresh tokens refused: `error` */
+	long expired;  /* stored tokens refused, no refresh token: `expired` */
+	long due;      /* stored tokens refused, made due for a refresh */
+} userinfo_outcome;
+
+/* Shows each call's access_token to its provider's userinfo_url and records
+ * the refusals (see SQL_REFUSED_FRESH). This runs outside any transaction:
+ * after a refresh batch has committed, the rotated tokens are safe and the
+ * row locks gone before a second round of provider calls. */
+static userinfo_outcome check_userinfo(ia_app *app, refresh_call *calls, long n)
+{
+	userinfo_outcome o = { 0 };
 
 	for (long i = 0; i < n; i++) {
 		refresh_call *c = &calls[i];
@@ -860,43 +939,30 @@ static long check_userinfo(ia_app *app, refresh_call *calls, long n)
 		c->ready = ia_outbound_init(&c->call, &app->cfg, url, NULL, c->access_token, NULL, NULL,
 					    &ignored) == 0;
 		free(url);
+		o.called += c->ready;
 	}
 	run_transfers(calls, (size_t)n, app->cfg.healthcheck_concurrency);
 	for (long i = 0; i < n; i++) {
 		refresh_call *c = &calls[i];
 		ia_err why = { 0 };
 		long status = 0;
-		bool found = false;
-		ia_buf ignored;
 		if (!c->ready)
 			continue;
 		c->ready = false;
 		if (ia_outbound_result(&c->call, c->result, &status, &why) ||
 		    !userinfo_refused(status, &c->call.response))
 			continue;
-		const char *params[] = { c->row.id, c->token_cred_id };
-		ia_buf_init(&ignored, 64);
-		int rc = ia_db_run_one(&app->db, NULL,
-				   "WITH u AS (UPDATE public.integrations SET status = 'error', last_error ="
-				   "  jsonb_build_object('code', 'userinfo_rejected', 'message',"
-				   "  'The provider no longer accepts the access token; reconnect.'),"
-				   "  updated_at = now()"
-				   "  WHERE id = $1::uuid AND status = 'connected' AND EXISTS (SELECT 1"
-				   "   FROM public.credentials c WHERE c.integration_id = $1::uuid AND c.id = $2::uuid)"
-				   "  RETURNING id, user_id, provider)"
-				   " INSERT INTO public.integration_logs (integration_id, user_id, provider,"
-				   "  level, action, message)"
-				   " SELECT id, user_id, provider, 'error', 'userinfo_rejected',"
-				   "  'The provider refused the access token at its userinfo endpoint.'"
-				   " FROM u RETURNING 'recorded'",
-				   2, params, &ignored, &found, &why);
-		ia_buf_release(&ignored);
-		if (rc || !found)
+		const char *sql = !c->probed ? SQL_REFUSED_FRESH
+				  : c->no_refresh_token ? SQL_REFUSED_STORED : SQL_REFUSED_REFRESHABLE;
+		if (!record_refusal(app, c, sql))
 			continue;
-		refused++;
-		ia_log(IA_LOG_WARN, "userinfo_rejected", "integration %s: HTTP %ld", c->row.id, status);
+		long *count = !c->probed ? &o.broken : c->no_refresh_token ? &o.expired : &o.due;
+		(*count)++;
+		ia_log(IA_LOG_WARN, c->probed && !c->no_refresh_token ? "access_token_refused" : "userinfo_rejected",
+		       "integration %s: userinfo refused the %s token (HTTP %ld)", c->row.id,
+		       c->probed ? "stored" : "fresh", status);
 	}
-	return refused;
+	return o;
 }
 
 /* One batch: claim due rows nobody else holds, refresh them in parallel,
@@ -973,9 +1039,9 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 		goto out;
 	}
 	counts->checked += n - skipped;
-	long refused = check_userinfo(app, calls, n);
-	counts->refreshed -= refused;
-	counts->failed += refused;
+	userinfo_outcome seen = check_userinfo(app, calls, n);
+	counts->refreshed -= seen.broken;
+	counts->failed += seen.broken;
 out:
 	if (n < 0)
 		ia_db_rollback(&app->db);
@@ -991,17 +1057,23 @@ out:
  * HEALTHCHECK_INTERVAL_SECONDS ($2), counted from their last check or else
  * their creation, so a connection just made is not probed at once. $1: the
  * providers that have a userinfo_url, a text[] literal. The claim records the
- * check as it takes the rows, so a second healthCheck, or the next one
- * during a provider's outage, does not probe them again at once; no lock is
- * held across the calls. */
+ * check as it takes the rows (even one the provider then fails to answer), so
+ * a second healthCheck, or the next one during a provider's outage, does not
+ * probe them again at once; no lock is held across the calls. One provider
+ * at a time, longest unchecked first: each is an ordered scan of
+ * integrations_probe_due_idx that stops at $3 rows, where one scan for all
+ * providers would sort the whole backlog (or walk the table) per batch. */
 static const char SQL_CLAIM_PROBES[] =
-	"WITH due AS (SELECT i.id FROM public.integrations i"
-	" WHERE i.status = 'connected' AND i.auth_type = 'oauth2' AND i.provider = ANY($1::text[])"
-	"  AND coalesce(i.last_health_check_at, i.created_at)"
-	"   <= now() - make_interval(secs => $2::double precision)"
-	"  AND (i.expires_at IS NULL OR i.expires_at > now() + make_interval(secs => $W::double precision))"
-	"  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id)"
-	" ORDER BY coalesce(i.last_health_check_at, i.created_at) LIMIT $3::int FOR UPDATE SKIP LOCKED)"
+	"WITH due AS (SELECT d.id FROM unnest($1::text[]) AS p (name) CROSS JOIN LATERAL"
+	" (SELECT i.id FROM public.integrations i"
+	"  WHERE i.provider = p.name AND i.status = 'connected' AND i.auth_type = 'oauth2'"
+	"   AND coalesce(i.last_health_check_at, i.created_at)"
+	"    <= now() - make_interval(secs => $2::double precision)"
+	"   AND (i.expires_at IS NULL OR i.expires_at > now() + make_interval(secs => $W::double precision))"
+	"   AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id)"
+	"  ORDER BY coalesce(i.last_health_check_at, i.created_at) LIMIT $3::int"
+	"  FOR UPDATE OF i SKIP LOCKED) d"
+	" LIMIT $3::int)"
 	" UPDATE public.integrations i SET last_health_check_at = now()"
 	" WHERE i.id = ANY (ARRAY(SELECT id FROM due)) RETURNING i.id";
 
@@ -1030,19 +1102,23 @@ fail:
 	return NULL;
 }
 
-/* The access token of a claimed row, for check_userinfo. A credential that
- * does not open is an alarm (logged by open_credential): -1. */
+/* The access token of a claimed row, for check_userinfo, and whether a
+ * refresh token stands beside it. A credential that does not open is an
+ * alarm (logged by open_credential): -1. */
 static int probe_prepare(ia_app *app, refresh_call *c)
 {
 	ia_err why = { 0 };
 	int rc = 0;
 
+	c->probed = true;
 	if (!(c->p = ia_providers_find(app->providers, c->row.provider)))
 		return 0;
 	if (open_credential(app, &c->row, &c->plain, &c->plain_len, &why))
 		return -1;
 	c->secret = cJSON_ParseWithLength(c->plain, c->plain_len);
 	const cJSON *at = cJSON_GetObjectItemCaseSensitive(c->secret, "access_token");
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(c->secret, "refresh_token");
+	c->no_refresh_token = !cJSON_IsString(rt) || !*rt->valuestring;
 	if (cJSON_IsString(at) && *at->valuestring) {
 		if (!(c->access_token = ia_secret_dup(at->valuestring, strlen(at->valuestring))))
 			rc = -1;
@@ -1057,9 +1133,10 @@ static int probe_prepare(ia_app *app, refresh_call *c)
 }
 
 /* One batch of probes: claim (and commit the claim), call, record the
- * refusals. Returns the rows claimed, or -1. */
+ * refusals. A row made due for a refresh is counted by the refresh that
+ * follows (*due), not here. Returns the rows claimed, or -1. */
 static long probe_batch(ia_app *app, const char *providers, long limit, health_counts *counts,
-			ia_err *err)
+			long *due, ia_err *err)
 {
 	char lim[24], interval[24];
 	PGresult *res = NULL;
@@ -1079,13 +1156,16 @@ static long probe_batch(ia_app *app, const char *providers, long limit, health_c
 		n = -1;
 		goto out;
 	}
+	long unopened = 0;
 	for (long i = 0; i < n; i++) {
 		row_from(res, (int)i, &calls[i].row);
-		if (probe_prepare(app, &calls[i]))
-			counts->failed++;
+		unopened += probe_prepare(app, &calls[i]) != 0;
 	}
-	counts->failed += check_userinfo(app, calls, n);
-	counts->checked += n;
+	userinfo_outcome seen = check_userinfo(app, calls, n);
+	counts->checked += unopened + seen.called - seen.due;
+	counts->failed += unopened;
+	counts->expired += seen.expired;
+	*due += seen.due;
 out:
 	if (n < 0)
 		ia_db_rollback(&app->db);
@@ -1112,12 +1192,18 @@ int ia_tokens_health_check(ia_app *app, ia_buf *out, ia_err *err)
 	/* what the budget leaves goes to the connections no refresh verifies */
 	if (app->cfg.healthcheck_interval_seconds > 0) {
 		char *providers = probed_providers(app->providers);
+		long due = 0;
 		if (!providers)
 			return ia_err_oom(err);
 		long n = strcmp(providers, "{}") != 0 ? batch : 0;
 		while (n == batch && time(NULL) - start < HEALTH_CHECK_BUDGET_SECONDS)
-			n = probe_batch(app, providers, batch, &counts, err);
+			n = probe_batch(app, providers, batch, &counts, &due, err);
 		free(providers);
+		/* refused access tokens with a refresh token: whether the grant
+		 * lives is known after one more batch (the scheduler's refresh
+		 * jobs take any beyond it) */
+		if (n >= 0 && due > 0)
+			n = health_batch(app, batch, &counts, err);
 		if (n < 0)
 			return -1;
 	}

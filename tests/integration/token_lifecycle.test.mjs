@@ -763,17 +763,17 @@ describe('healthCheck', () => {
 	});
 
 	// Connections no refresh verifies: a token without an expiry (GitHub's
-	// kind) is shown to userinfo once per HEALTHCHECK_INTERVAL_SECONDS (a day
-	// here), counted from its last check or its creation.
-	describe('connections without an expiry are probed at userinfo', () => {
-		let probes = [];
+	// kind), or one expiring far ahead, is shown to userinfo once per
+	// HEALTHCHECK_INTERVAL_SECONDS (a day here), counted from its last check
+	// or its creation.
+	describe('connections no refresh verifies are probed at userinfo', () => {
+		const probes = [];
 		/** A connected testoidc integration with live tokens and no expires_at. */
-		async function neverExpiring() {
+		async function stored({ refresh = true } = {}) {
 			const t = await obtainTokens();
-			const i = assertOk(await storeCredentials(newUser().token, {
-				provider: 'testoidc', auth_type: 'oauth2',
-				credentials: { access_token: t.access_token, refresh_token: t.refresh_token, token_type: t.token_type },
-			})).integration;
+			const credentials = { access_token: t.access_token, token_type: t.token_type };
+			if (refresh) credentials.refresh_token = t.refresh_token;
+			const i = assertOk(await storeCredentials(newUser().token, { provider: 'testoidc', auth_type: 'oauth2', credentials })).integration;
 			assert.equal(i.expires_at, null);
 			probes.push(i.id);
 			return { id: i.id, tokens: t };
@@ -781,21 +781,25 @@ describe('healthCheck', () => {
 		const backdate = (ids) => psql(`UPDATE public.integrations SET last_health_check_at = now() - interval '2 days'
 			WHERE id = ANY(${idList(ids)});`);
 		const userinfoCalls = async () => (await stats(ISSUER)).userinfo;
+		const userinfoAnswers = async (n) => (await requests(ISSUER)).filter((q) => q.endpoint === 'userinfo').slice(-n).map((q) => q.status);
+		const revokeAt = async (accessTokenValue) =>
+			assert.equal((await oauth.revoke(ISSUER, accessTokenValue, CLIENT, 'access_token')).status, 200);
+		const zero = { checked: 0, refreshed: 0, failed: 0, expired: 0 };
 		after(async () => {
 			await setMode(ISSUER, { userinfo: 'normal' });
 			psql(`UPDATE public.integrations SET status = 'revoked' WHERE id = ANY(${idList(probes)});`);
 		});
 
 		test('a new one is left alone; one unchecked for the interval gets one call, recorded; the next check waits', async () => {
-			const { id } = await neverExpiring();
+			const { id } = await stored();
 			makeExpiring([], { exclusive: true });
 			const u0 = await userinfoCalls();
-			assert.deepEqual(assertOk(await healthCheck()), { checked: 0, refreshed: 0, failed: 0, expired: 0 });
+			assert.deepEqual(assertOk(await healthCheck()), zero);
 			assert.equal((await userinfoCalls()) - u0, 0, 'a connection made just now was probed');
 			backdate([id]);
 			const since = Date.now() / 1000 - 1;
 			const g0 = await grants();
-			assert.deepEqual(assertOk(await healthCheck()), { checked: 1, refreshed: 0, failed: 0, expired: 0 });
+			assert.deepEqual(assertOk(await healthCheck()), { ...zero, checked: 1 });
 			assert.equal((await userinfoCalls()) - u0, 1);
 			assert.equal((await grants()) - g0, 0, 'a probe spent a refresh token');
 			const r = row(id);
@@ -804,50 +808,111 @@ describe('healthCheck', () => {
 			assert.equal(r.last_refreshed_at, null);
 			const last = (await requests(ISSUER)).filter((q) => q.endpoint === 'userinfo').at(-1);
 			assert.equal(last?.bearer, true, 'the token went in the Authorization header');
-			assert.deepEqual(assertOk(await healthCheck()), { checked: 0, refreshed: 0, failed: 0, expired: 0 });
+			assert.deepEqual(assertOk(await healthCheck()), zero);
 			assert.equal((await userinfoCalls()) - u0, 1, 'probed again within the interval');
 		});
 
-		test('a token the provider revoked marks the connection error; a userinfo 500 changes nothing', async () => {
-			const revoked = await neverExpiring();
-			const flaky = await neverExpiring();
-			assert.equal((await oauth.revoke(ISSUER, revoked.tokens.access_token, CLIENT, 'access_token')).status, 200);
+		test('two healthChecks at once probe each connection once', async () => {
+			const a = await stored();
+			const b = await stored();
+			makeExpiring([], { exclusive: true });
+			backdate([a.id, b.id]);
+			const u0 = await userinfoCalls();
+			const [x, y] = (await Promise.all([healthCheck(), healthCheck()])).map((res) => assertOk(res));
+			assert.equal(x.checked + y.checked, 2, JSON.stringify([x, y]));
+			assert.equal((await userinfoCalls()) - u0, 2);
+		});
+
+		test('without a refresh token, a token the provider revoked makes the connection expired; a userinfo 500 changes nothing', async () => {
+			const revoked = await stored({ refresh: false });
+			const flaky = await stored({ refresh: false });
+			await revokeAt(revoked.tokens.access_token);
 			makeExpiring([], { exclusive: true });
 			backdate([revoked.id, flaky.id]);
 			await setMode(ISSUER, { userinfo: 'error500', count: 1 });
-			// the claim takes the longest unchecked first: both tie, so the 500
-			// goes to whichever is called first; run until both were seen
+			// both tie: the 500 goes to whichever is called first
 			const res = assertOk(await healthCheck());
-			assert.equal(res.checked, 2);
-			const after = rows([revoked.id, flaky.id]);
-			const refusedNow = after.get(revoked.id).status === 'error';
-			assert.equal(after.get(flaky.id).status, 'connected', 'a provider fault marked a good connection');
-			if (!refusedNow) {
-				// the 500 hit the revoked one: nothing changed; its next check refuses it
-				assert.deepEqual(res, { checked: 2, refreshed: 0, failed: 0, expired: 0 });
+			const answers = await userinfoAnswers(2);
+			assert.ok(answers.includes(500), `no 500 was served: ${answers}`);
+			assert.equal(row(flaky.id).status, 'connected', 'a provider fault changed a good connection');
+			if (row(revoked.id).status === 'connected') {
+				// the 500 fell on the revoked one: nothing changed; its next check refuses it
+				assert.deepEqual(res, { ...zero, checked: 2 });
 				backdate([revoked.id]);
-				assert.deepEqual(assertOk(await healthCheck()), { checked: 1, refreshed: 0, failed: 1, expired: 0 });
+				assert.deepEqual(assertOk(await healthCheck()), { ...zero, checked: 1, expired: 1 });
 			} else {
-				assert.deepEqual(res, { checked: 2, refreshed: 0, failed: 1, expired: 0 });
+				assert.deepEqual(res, { ...zero, checked: 2, expired: 1 });
 			}
 			const r = row(revoked.id);
-			assert.equal(r.status, 'error');
+			assert.equal(r.status, 'expired');
 			assert.equal(r.last_error?.code, 'userinfo_rejected');
 			assert.equal(logsOf(r, 'userinfo_rejected').length, 1);
 			assert.ok(r.cred, 'the credential stays, for a revocation on disconnect');
 		});
 
-		test('Slack\'s way of refusing (200, "ok": false, invalid_auth) counts as a refusal', async () => {
-			const { id } = await neverExpiring();
+		test('with a refresh token, a refused access token (one expiring far ahead) is refreshed in the same run', async () => {
+			const k = await stored();
+			psql(`UPDATE public.integrations SET expires_at = now() + interval '30 days' WHERE id = ${lit(k.id)};`);
 			makeExpiring([], { exclusive: true });
-			backdate([id]);
-			await setMode(ISSUER, { userinfo: 'ok_false', count: 1 });
-			assert.deepEqual(assertOk(await healthCheck()), { checked: 1, refreshed: 0, failed: 1, expired: 0 });
-			assert.equal(row(id).last_error?.code, 'userinfo_rejected');
+			backdate([k.id]);
+			const before = row(k.id);
+			const g0 = await grants();
+			await setMode(ISSUER, { userinfo: 'invalid_token', count: 1 });
+			assert.deepEqual(assertOk(await healthCheck()), { ...zero, checked: 1, refreshed: 1 });
+			assert.equal((await grants()) - g0, 1, 'one refresh_token grant');
+			assert.deepEqual(await userinfoAnswers(2), [401, 200], 'the stored token refused, the fresh one accepted');
+			const r = row(k.id);
+			assert.equal(r.status, 'connected');
+			assert.notEqual(r.cred, before.cred, 'a new credential');
+			assert.ok(r.expires_in > 3000 && r.expires_in < 86400, `refreshed: expires in ${r.expires_in} s`);
+			assert.equal(logsOf(r, 'access_token_refused').length, 1);
+			assert.equal((await introspect(ISSUER, await accessToken(k.id), CLIENT)).active, true);
 		});
 
-		test('a refusal of a token replaced during the call leaves the new credential connected', async () => {
-			const old = await neverExpiring();
+		test('with a refresh token, a grant the user revoked at the provider ends expired after the refresh it gets', async () => {
+			const k = await stored();
+			// this server revokes the whole grant with its access token
+			await revokeAt(k.tokens.access_token);
+			makeExpiring([], { exclusive: true });
+			backdate([k.id]);
+			assert.deepEqual(assertOk(await healthCheck()), { ...zero, checked: 1, expired: 1 });
+			const r = row(k.id);
+			assert.equal(r.status, 'expired');
+			assert.equal(r.last_error?.code, 'reauthorization_required');
+			assert.equal(logsOf(r, 'access_token_refused').length, 1);
+			assert.equal(logsOf(r, 'refresh_rejected').length, 1);
+		});
+
+		test('a 403 (insufficient scope, a rate limit) and Slack\'s "ratelimited" are not refusals; Slack\'s invalid_auth is', async () => {
+			const k = await stored({ refresh: false });
+			makeExpiring([], { exclusive: true });
+			for (const mode of ['insufficient_scope', 'ratelimited']) {
+				backdate([k.id]);
+				await setMode(ISSUER, { userinfo: mode, count: 1 });
+				assert.deepEqual(assertOk(await healthCheck()), { ...zero, checked: 1 }, mode);
+				assert.equal(row(k.id).status, 'connected', `${mode} changed the connection`);
+			}
+			backdate([k.id]);
+			await setMode(ISSUER, { userinfo: 'ok_false', count: 1 });
+			assert.deepEqual(assertOk(await healthCheck()), { ...zero, checked: 1, expired: 1 });
+			assert.equal(row(k.id).last_error?.code, 'userinfo_rejected');
+		});
+
+		test('HEALTHCHECK_INTERVAL_SECONDS=0 turns probing off (`intauthctl health-check`)', async () => {
+			const { id } = await stored();
+			makeExpiring([], { exclusive: true });
+			backdate([id]);
+			const run = (env) => execFileP('bash', ['-c', script], { cwd: ROOT, env: { ...process.env, INTAUTHCTL, ...env }, timeout: 60000 })
+				.then((x) => JSON.parse(x.stdout.trim().split('\n').at(-1)));
+			const u0 = await userinfoCalls();
+			assert.deepEqual(await run({ HEALTHCHECK_INTERVAL_SECONDS: '0' }), zero);
+			assert.equal((await userinfoCalls()) - u0, 0);
+			assert.deepEqual(await run({}), { ...zero, checked: 1 });
+			assert.equal((await userinfoCalls()) - u0, 1);
+		});
+
+		test('a refusal of a token replaced during the call leaves the new credential alone', async () => {
+			const old = await stored();
 			makeExpiring([], { exclusive: true });
 			backdate([old.id]);
 			const fresh = await obtainTokens();
@@ -865,13 +930,15 @@ describe('healthCheck', () => {
 				provider: 'testoidc', auth_type: 'oauth2', user_id: userId,
 				credentials: { access_token: fresh.access_token, refresh_token: fresh.refresh_token, token_type: fresh.token_type },
 			}));
-			assert.equal((await oauth.revoke(ISSUER, old.tokens.access_token, CLIENT, 'access_token')).status, 200);
-			assert.deepEqual(assertOk(await check), { checked: 1, refreshed: 0, failed: 0, expired: 0 });
-			const last = (await requests(ISSUER)).filter((q) => q.endpoint === 'userinfo').at(-1);
-			assert.equal(last?.status, 401, 'the held call was not refused: the test proves nothing');
+			await revokeAt(old.tokens.access_token);
+			const g0 = await grants();
+			assert.deepEqual(assertOk(await check), { ...zero, checked: 1 });
+			assert.deepEqual(await userinfoAnswers(1), [401], 'the held call was not refused: the test proves nothing');
 			const r = row(old.id);
 			assert.equal(r.status, 'connected', 'the old token\'s verdict fell on the new credential');
-			assert.equal(logsOf(r, 'userinfo_rejected').length, 0);
+			assert.equal(r.expires_in, null, 'the new credential was made due');
+			assert.equal(logsOf(r, 'userinfo_rejected').length + logsOf(r, 'access_token_refused').length, 0);
+			assert.equal((await grants()) - g0, 0);
 		});
 	});
 
@@ -994,29 +1061,42 @@ describe('the healthCheck scan uses the partial index', () => {
 		console.log(`# claim query: index scan read ${m[1]} of ${total} integrations rows`);
 	});
 
-	test('EXPLAIN of the probe claim: Index Scan on integrations_unchecked_idx, past the unchecked rows of providers it does not probe', () => {
-		const sql = claimQuery('SQL_CLAIM_PROBES').replace(/\$1::text\[\]/g, "'{testoidc,github}'::text[]")
-			.replace(/\$2::double precision/g, '86400::double precision').replace(/\$3::int/g, '64');
-		assert.match(sql, /FOR UPDATE SKIP LOCKED/);
-		// with credentials: 3000 connections unchecked for two days at a provider
-		// outside the list, and 3000 checked just now at one in it
+	test('EXPLAIN of the probe claim over a backlog: an index scan that stops at the batch, past the providers it does not probe', () => {
+		// the list the programs send: the catalog's OAuth providers with a
+		// userinfo_url, and the two the tests add (tests/run)
+		const catalog = JSON.parse(readFileSync(join(ROOT, 'providers/providers.json'), 'utf8'));
+		const probed = [...Object.keys(catalog).filter((k) => catalog[k].auth_type === 'oauth2' && catalog[k].userinfo_url),
+			'testoidc', 'testoidc_basic'].sort();
+		assert.ok(!probed.includes('notion'), 'notion has no userinfo_url');
+		const sql = claimQuery('SQL_CLAIM_PROBES').replace(/\$1::text\[\]/g, `'{${probed.join(',')}}'::text[]`)
+			.replace(/\$2::double precision/g, '86400::double precision').replace(/\$3::int/g, '16');
+		assert.match(sql, /FOR UPDATE OF i SKIP LOCKED/);
+		// with credentials: 20000 connections checked just now at a probed
+		// provider, 6000 unchecked for two days at one never probed, and 400
+		// unchecked at the probed one
 		const out = psql(`INSERT INTO public.integrations (user_id, provider, connection, auth_type, status, created_at,
 				last_health_check_at, metadata)
-			SELECT gen_random_uuid(), CASE WHEN g % 2 = 0 THEN 'testoidc_basic' ELSE 'testoidc' END, 'p' || g, 'oauth2',
-			'connected', now() - interval '2 days', CASE WHEN g % 2 = 0 THEN NULL ELSE now() END,
-			jsonb_build_object('explain_test', ${lit(MARK)}, 'probe', true) FROM generate_series(1, 6000) g;
+			SELECT gen_random_uuid(), CASE WHEN g <= 20000 OR g > 26000 THEN 'testoidc' ELSE 'notion' END, 'p' || g, 'oauth2',
+			'connected', now() - interval '2 days', CASE WHEN g <= 20000 THEN now() END,
+			jsonb_build_object('explain_test', ${lit(MARK)}, 'probe', true)
+			FROM generate_series(1, 26400) g;
 			INSERT INTO public.credentials (id, integration_id, user_id, provider, key_id, secret)
 			SELECT gen_random_uuid(), id, user_id, provider, 'k', 'v2.explain' FROM public.integrations
 			WHERE metadata ->> 'explain_test' = ${lit(MARK)} AND metadata ? 'probe';
 			ANALYZE public.integrations; ANALYZE public.credentials;
 			BEGIN; EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ${sql}; ROLLBACK;`);
 		const flat = out.replace(/\n/g, ' | ');
-		assert.match(out, /Index Scan (using|on) integrations_unchecked_idx/, flat);
-		assert.doesNotMatch(out, /Seq Scan on integrations/, flat);
-		const scan = out.split('\n').find((l) => /Index Scan (using|on) integrations_unchecked_idx/.test(l)) ?? '';
-		const m = scan.match(/actual rows=(\d+)/);
-		assert.ok(m, flat);
-		assert.ok(Number(m[1]) < 100, `the index scan read ${m[1]} rows`);
-		console.log(`# probe claim: index scan read ${m[1]} rows`);
+		assert.match(out, /Index Scan using integrations_probe_due_idx on integrations/, flat);
+		assert.doesNotMatch(out, /Seq Scan on integrations|Bitmap Index Scan on integrations_probe_due_idx|Sort/, flat);
+		// every row the scans yield is looked up in credentials once: the
+		// lookups count what the scans read (their own "rows" is a per-loop
+		// average, one loop per provider)
+		const lookups = out.match(/Index Scan using credentials_integration_id_key on credentials c \(actual rows=\d+ loops=(\d+)\)/);
+		assert.ok(lookups, flat);
+		const read = Number(lookups[1]);
+		assert.ok(read <= 32, `the index scans yielded ${read} rows for a batch of 16: ${flat}`);
+		assert.doesNotMatch(out, /Rows Removed by Filter: \d{3,}/, flat);
+		assert.match(out, /Update on integrations i \(actual rows=16 /, flat);
+		console.log(`# probe claim: the index scans yielded ${read} rows for a batch of 16, past 6000 unchecked at a provider not probed`);
 	});
 });

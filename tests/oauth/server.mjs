@@ -44,7 +44,9 @@
 //     normally (dropped without effect if the client hung up meanwhile); error500/error503/error429: that status with an OAuth error body;
 //     garbage: 200 with a non-JSON body; invalid_grant: 400 {"error":"invalid_grant"};
 //     invalid_token: 401 with WWW-Authenticate (for userinfo); ok_false: 200
-//     {"ok": false, "error": "invalid_auth"}, as Slack's Web API fails.
+//     {"ok": false, "error": "invalid_auth"}, as Slack's Web API fails;
+//     insufficient_scope: 403 (a valid token lacking a scope); ratelimited:
+//     200 {"ok": false, "error": "ratelimited"}.
 //     "count": N makes the listed endpoints misbehave for the next N requests
 //     only, then return to normal.
 // Prints "OAUTH_READY http://127.0.0.1:P" on stdout once listening. Exits on
@@ -193,7 +195,7 @@ const provider = new Provider(issuer, {
 // --- test controls: counters, request log, misbehaving endpoints ---
 const ENDPOINTS = { '/token': 'token', '/token/revocation': 'revocation', '/token/introspection': 'introspection', '/me': 'userinfo' };
 const MODES = new Set(['normal', 'down', 'slow', 'error500', 'error503', 'error429', 'garbage', 'invalid_grant',
-	'invalid_token', 'ok_false']);
+	'invalid_token', 'ok_false', 'insufficient_scope', 'ratelimited']);
 let stats;
 let requests;
 let modes;
@@ -275,6 +277,18 @@ async function misbehave(ctx, mode) {
 		ctx.status = 401;
 		ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
 		ctx.body = { error: 'invalid_token' };
+		return true;
+	case 'insufficient_scope':
+		// a valid token without the scope asked for (RFC 6750 §3.1), or as
+		// GitHub answers a rate-limited caller: 403
+		ctx.status = 403;
+		ctx.set('WWW-Authenticate', 'Bearer error="insufficient_scope"');
+		ctx.body = { error: 'insufficient_scope' };
+		return true;
+	case 'ratelimited':
+		// Slack's Web API over its rate limit: 200, "ok": false, not an auth error
+		ctx.status = 200;
+		ctx.body = { ok: false, error: 'ratelimited' };
 		return true;
 	case 'garbage':
 		ctx.status = 200;
