@@ -114,25 +114,30 @@ static bool stop_now(void)
 	return stopping || ia_stop_requested();
 }
 
-/* Sleeps until a notification, the poll interval or a stop signal. The
- * LISTEN connection is made before the claim that found nothing (work()), so
- * a job queued in between has already notified it. */
-static void wait_for_work(PGconn **listen, long poll_ms)
+/* Sleeps until a notification, the timeout or a stop signal; true when
+ * notified. The LISTEN connection is made before the claim that found nothing
+ * (work()), so a job queued in between has already notified it. */
+static bool wait_for_work(PGconn **listen, long timeout_ms)
 {
 	struct pollfd pfd[2] = {
 		{ .fd = wake_pipe[0], .events = POLLIN },
 		{ .fd = *listen ? PQsocket(*listen) : -1, .events = POLLIN },   /* -1: ignored */
 	};
-	if (stop_now() || poll(pfd, 2, (int)poll_ms) <= 0 || !(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
-		return;
+	if (stop_now() || poll(pfd, 2, (int)timeout_ms) <= 0 ||
+	    !(pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		return false;
 	if (!PQconsumeInput(*listen)) {
 		PQfinish(*listen);
 		*listen = NULL;
-		return;
+		return false;
 	}
+	bool notified = false;
 	PGnotify *n;
-	while ((n = PQnotifies(*listen)))
+	while ((n = PQnotifies(*listen))) {
+		notified = true;
 		PQfreemem(n);
+	}
+	return notified;
 }
 
 static void work(ia_app *app, long index, void *ctx)
@@ -140,6 +145,10 @@ static void work(ia_app *app, long index, void *ctx)
 	const worker_conf *conf = ctx;
 	PGconn *listen = NULL;
 	time_t next_schedule = 0, next_reclaim = 0;
+	/* after a wake-up or a job: the programs send one wake-up per
+	 * IA_DB_WAKE_DEBOUNCE_MS, so the queue is looked at again every
+	 * IA_DB_WAKE_LINGER_STEP_MS for a while before the long poll */
+	long long linger_until = 0;
 
 	if (wake_pipe_open() != 0) {
 		ia_log(IA_LOG_ERROR, "pipe_failed", "%s", strerror(errno));
@@ -169,9 +178,13 @@ static void work(ia_app *app, long index, void *ctx)
 		if (claimed < 0)
 			ia_log(IA_LOG_WARN, "claim_failed", "%s", err.code ? err.code : "error");
 		if (claimed <= 0) {
-			wait_for_work(&listen, conf->poll_ms);
+			bool lingering = ia_db_monotonic_ms() < linger_until;
+			if (wait_for_work(&listen, lingering && conf->poll_ms > IA_DB_WAKE_LINGER_STEP_MS
+							   ? IA_DB_WAKE_LINGER_STEP_MS : conf->poll_ms))
+				linger_until = ia_db_monotonic_ms() + IA_DB_WAKE_LINGER_MS;
 			continue;
 		}
+		linger_until = ia_db_monotonic_ms() + IA_DB_WAKE_LINGER_MS;
 		char why[512];
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);

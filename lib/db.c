@@ -318,11 +318,13 @@ static bool committed(PGresult *res)
 }
 
 /* The wake-up runs after the commit: its failure must not fail a request
- * whose work is already committed. */
-static void check_wake(const PGresult *res)
+ * whose work is already committed. The next commit sends one again. */
+static void check_wake(ia_db *db, const PGresult *res)
 {
-	if (res && !result_ok(res))
+	if (res && !result_ok(res)) {
+		db->woke_at_ms = 0;
 		ia_log(IA_LOG_WARN, "wake_failed", "the workers were not notified; they will poll");
+	}
 }
 
 static int begin_once(ia_db *db, const ia_claims *claims, ia_err *err)
@@ -393,10 +395,47 @@ int ia_db_row_next(ia_db *db, bool *row_failed, ia_err *err)
 	}
 }
 
-int ia_db_commit_flags(ia_db *db, unsigned flags, ia_err *err)
+long long ia_db_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* flags without IA_DB_WAKE_WORKERS when this connection sent a wake-up less
+ * than IA_DB_WAKE_DEBOUNCE_MS ago (the workers it woke are still polling);
+ * else flags, and the wake-up about to be sent is remembered. */
+static unsigned debounce_wake(ia_db *db, unsigned flags)
+{
+	if (!(flags & IA_DB_WAKE_WORKERS))
+		return flags;
+	long long now = ia_db_monotonic_ms();
+	if (db->woke_at_ms && now - db->woke_at_ms < IA_DB_WAKE_DEBOUNCE_MS)
+		return flags & ~IA_DB_WAKE_WORKERS;
+	db->woke_at_ms = now;
+	return flags;
+}
+
+/* After a commit whose wake-up debounce_wake left out: one that completed
+ * past the debounce (a slow transaction) may have committed after the woken
+ * workers stopped polling, so it wakes them itself, one more round trip. */
+static void wake_if_late(ia_db *db, unsigned asked, unsigned sent)
+{
+	if (!(asked & IA_DB_WAKE_WORKERS) || (sent & IA_DB_WAKE_WORKERS) || !db->conn ||
+	    ia_db_monotonic_ms() - db->woke_at_ms < IA_DB_WAKE_DEBOUNCE_MS)
+		return;
+	db->woke_at_ms = ia_db_monotonic_ms();
+	PGresult *res = PQexecPrepared(db->conn, STMT_WAKE, 0, NULL, NULL, NULL, 0);
+	check_wake(db, res);
+	PQclear(res);
+}
+
+int ia_db_commit_flags(ia_db *db, unsigned asked, ia_err *err)
 {
 	PGresult *results[2];
 	int n = 0, rc;
+	unsigned flags = debounce_wake(db, asked);
 
 	db->in_tx = false;
 	if (!db->conn)
@@ -406,15 +445,19 @@ int ia_db_commit_flags(ia_db *db, unsigned flags, ia_err *err)
 	if (n >= 1 && committed(results[0])) {
 		rc = 0;
 		if (n == 2)
-			check_wake(results[1]);
+			check_wake(db, results[1]);
 	} else if (n >= 1 && result_ok(results[0])) {
 		rc = ia_err_internal(err);      /* the transaction had failed */
 	} else {
 		rc = result_error(db, n >= 1 ? results[0] : NULL, err);
 	}
 	clear_results(results, n);
+	if (rc && (flags & IA_DB_WAKE_WORKERS))
+		db->woke_at_ms = 0;
 	if (rc)
 		ia_db_rollback(db);
+	else
+		wake_if_late(db, asked, flags);
 	return rc;
 }
 
@@ -436,13 +479,6 @@ void ia_db_rollback(ia_db *db)
 	PQclear(res);
 }
 
-static long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Something arrived on an idle connection: nothing is expected there but a
  * server's farewell (or EOF), a notice at most. */
@@ -455,7 +491,7 @@ static bool idle_socket_readable(const ia_db *db)
 
 int ia_db_ping(ia_db *db, ia_err *err)
 {
-	long long now = monotonic_ms();
+	long long now = ia_db_monotonic_ms();
 
 	if (db->conn && db->alive_at_ms && now - db->alive_at_ms < IA_DB_PING_MS &&
 	    PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) == PQTRANS_IDLE &&
@@ -518,7 +554,7 @@ static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, in
 	PGresult *failed = first_failure(results, n < commit_index + 1 ? n : commit_index + 1, &bad);
 	if (n == expected && !failed && committed(results[commit_index])) {
 		if (flags & IA_DB_WAKE_WORKERS)
-			check_wake(results[expected - 1]);
+			check_wake(db, results[expected - 1]);
 		*result = results[query_index];
 		results[query_index] = NULL;
 		rc = 0;
@@ -535,6 +571,22 @@ static int run_pipelined(ia_db *db, const ia_claims *caller, const char *sql, in
 	return rc;
 }
 
+/* run_pipelined with the wake-up debounced (debounce_wake); a failed
+ * transaction's wake-up did not run, so the next one is sent. */
+static int run_waking(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
+		      const char *const *params, unsigned asked, PGresult **res, bool *stale,
+		      ia_err *err)
+{
+	unsigned flags = debounce_wake(db, asked);
+	int rc = run_pipelined(db, caller, sql, n_params, params, flags, res, stale, err);
+
+	if (rc == 0)
+		wake_if_late(db, asked, flags);
+	else if (flags & IA_DB_WAKE_WORKERS)
+		db->woke_at_ms = 0;
+	return rc;
+}
+
 static PGresult *query_flags(ia_db *db, const ia_claims *caller, const char *sql, int n_params,
 			     const char *const *params, unsigned flags, ia_err *err)
 {
@@ -543,13 +595,13 @@ static PGresult *query_flags(ia_db *db, const ia_claims *caller, const char *sql
 
 	if (ia_db_ensure(db, err))
 		return NULL;
-	if (run_pipelined(db, caller, sql, n_params, params, flags, &res, &stale, err) == 0)
+	if (run_waking(db, caller, sql, n_params, params, flags, &res, &stale, err) == 0)
 		return res;
 	/* a connection that died while idle (database restarted) shows only
 	 * now; nothing ran on it, so one fresh attempt is safe */
 	if (!stale || ia_db_ensure(db, err))
 		return NULL;
-	return run_pipelined(db, caller, sql, n_params, params, flags, &res, &stale, err) == 0 ? res : NULL;
+	return run_waking(db, caller, sql, n_params, params, flags, &res, &stale, err) == 0 ? res : NULL;
 }
 
 PGresult *ia_db_query(ia_db *db, const ia_claims *caller, const char *sql, int n_params,

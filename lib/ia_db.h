@@ -38,6 +38,18 @@
  * and halve the write routes' throughput. A lost wake-up only waits for the
  * workers' poll. */
 #define IA_DB_WAKE_WORKERS 1u
+/* A connection sends at most one wake-up per IA_DB_WAKE_DEBOUNCE_MS: under a
+ * burst of webhooks, one NOTIFY per event cost each a transaction of its own
+ * and 12% of the ingest rate. A job committed inside that time still starts
+ * at once: a woken worker keeps polling every IA_DB_WAKE_LINGER_STEP_MS for
+ * IA_DB_WAKE_LINGER_MS after it found the queue empty (bin/worker.c), which
+ * covers every commit up to IA_DB_WAKE_DEBOUNCE_MS after the wake-up was
+ * sent; a commit that completes later than that sends one of its own. */
+#define IA_DB_WAKE_DEBOUNCE_MS 50
+#define IA_DB_WAKE_LINGER_MS 250
+#define IA_DB_WAKE_LINGER_STEP_MS 20
+/* CLOCK_MONOTONIC in milliseconds, the clock of the debounce and the linger */
+long long ia_db_monotonic_ms(void);
 
 typedef struct ia_db {
 	PGconn *conn;
@@ -48,6 +60,7 @@ typedef struct ia_db {
 	char *stmts[IA_DB_STATEMENTS];
 	int n_stmts;
 	long long alive_at_ms;   /* monotonic time of the last SELECT 1 that answered */
+	long long woke_at_ms;    /* monotonic time of the last wake-up sent, 0: none */
 	/* idle_in_transaction_session_timeout set on connect (0: 30 s). A
 	 * transaction that holds a row lock across provider calls (refresh,
 	 * revoke) sits idle while they run: killed before they end, it would

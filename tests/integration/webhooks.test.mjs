@@ -20,7 +20,7 @@ import Stripe from 'stripe';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import {
 	BASE_URL, ENV, ENV_FILE, INTAUTHCTL, MAX_BODY_BYTES, PG_PORT, PG_SOCKET_DIR, allLogs, assertError,
-	assertNoSecrets, assertOk, fn, get, http, lit, logTail, newUser, now, oauthBody, poll, show,
+	assertNoSecrets, assertOk, fn, get, http, lit, logTail, newUser, now, oauthBody, poll, psql, show,
 	storeCredentials,
 } from './lib.mjs';
 
@@ -832,6 +832,38 @@ describe('webhooks: per-webhook secrets (intauthctl webhook-add)', () => {
 });
 
 // ---------- every failure looks the same ----------
+
+// A webhooks process sends one wake-up per IA_DB_WAKE_DEBOUNCE_MS (50 ms);
+// the deliveries in between rely on the woken worker polling a while longer
+// (IA_DB_WAKE_LINGER_MS). The stack's worker polls every 2 s otherwise.
+describe('webhooks: the worker starts each job at once, also when the wake-up was left out', () => {
+	test('deliveries 20 ms apart, the worker idle in between: each event processed within 300 ms', async () => {
+		const rounds = 10;
+		const ids = [];
+		for (let i = 0; i < rounds; i++) {
+			// the stack's two webhooks processes take turns (the one waiting
+			// longest accepts): the first and the third delivery go to the
+			// same one, 40 ms apart, so the third sends no wake-up. Between
+			// them the worker has processed the first two and found the queue
+			// empty.
+			for (const gap of [20, 20, 400]) {
+				const d = await githubDelivery();
+				assert.deepEqual(assertOk(await deliver(d)), { received: true, duplicate: false });
+				ids.push(d.eventId);
+				await new Promise((r) => setTimeout(r, gap));
+			}
+		}
+		const list = ids.map(lit).join(',');
+		const done = await poll(async () => psql(`SELECT count(processed_at) FROM public.integration_events
+			WHERE provider = 'github' AND event_id IN (${list});`) === String(ids.length) || null, { timeoutMs: 15000, intervalMs: 100 });
+		assert.ok(done, 'not every event was processed');
+		const lags = psql(`SELECT round(extract(epoch FROM processed_at - received_at) * 1000) FROM public.integration_events
+			WHERE provider = 'github' AND event_id IN (${list}) ORDER BY received_at;`).split('\n').map(Number);
+		const worst = Math.max(...lags);
+		assert.ok(worst < 300, `an event waited ${worst} ms for the worker (its poll is 2 s): ${lags.join(' ')}`);
+		console.log(`# ${ids.length} deliveries in threes 20 ms apart: processed after ${Math.min(...lags)}..${worst} ms`);
+	});
+});
 
 describe('webhooks: failures', () => {
 	test('every 401 has the same body, holding no body bytes, signature or secret; logs hold no secret', () => {
