@@ -965,6 +965,23 @@ static userinfo_outcome check_userinfo(ia_app *app, refresh_call *calls, long n)
 	return o;
 }
 
+/* A zeroed refresh_call for each row of res, holding that row: the caller
+ * releases each and frees the array. n gets the rows; NULL with err (n -1)
+ * when out of memory. An empty result answers a 1-element array. */
+static refresh_call *claimed_calls(PGresult *res, long *n, ia_err *err)
+{
+	*n = PQntuples(res);
+	refresh_call *calls = calloc(*n > 0 ? (size_t)*n : 1, sizeof *calls);
+	if (!calls) {
+		*n = -1;
+		ia_err_oom(err);
+		return NULL;
+	}
+	for (long i = 0; i < *n; i++)
+		row_from(res, (int)i, &calls[i].row);
+	return calls;
+}
+
 /* One batch: claim due rows nobody else holds, refresh them in parallel,
  * record each outcome, commit. Returns the rows claimed, or -1. */
 static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err *err)
@@ -981,14 +998,9 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 	/* the batch's locks are held across its provider calls, bounded by the
 	 * outbound timeouts: allow for that instead of the usual idle limit */
 	PQclear(ia_db_exec(&app->db, "SET LOCAL idle_in_transaction_session_timeout = '300s'", 0, NULL, err));
-	if (!(res = lock_rows(app, SQL_CLAIM_DUE, 1, params, NULL, err)))
+	if (!(res = lock_rows(app, SQL_CLAIM_DUE, 1, params, NULL, err)) ||
+	    !(calls = claimed_calls(res, &n, err)))
 		goto out;
-	n = PQntuples(res);
-	if (n > 0 && !(calls = calloc((size_t)n, sizeof *calls))) {
-		ia_err_oom(err);
-		n = -1;
-		goto out;
-	}
 	/* each row's outcome in a savepoint of its own (ia_db_row_next) */
 	if (n > 0 && ia_db_row_begin(&app->db, err)) {
 		n = -1;
@@ -998,7 +1010,6 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 	for (long i = 0; i < n; i++) {
 		ia_err why = { 0 };
 		bool row_failed;
-		row_from(res, (int)i, &calls[i].row);
 		/* the claim saw the row as of its start: one refreshed (or
 		 * disconnected) by another caller since then is left alone */
 		const token_row *r = &calls[i].row;
@@ -1148,19 +1159,12 @@ static long probe_batch(ia_app *app, const char *providers, long limit, health_c
 	const char *params[] = { providers, interval, lim };
 	if (ia_db_begin(&app->db, NULL, err))
 		return -1;
-	if (!(res = lock_rows(app, SQL_CLAIM_PROBES, 3, params, NULL, err)) || ia_db_commit(&app->db, err))
+	if (!(res = lock_rows(app, SQL_CLAIM_PROBES, 3, params, NULL, err)) || ia_db_commit(&app->db, err) ||
+	    !(calls = claimed_calls(res, &n, err)))
 		goto out;
-	n = PQntuples(res);
-	if (n > 0 && !(calls = calloc((size_t)n, sizeof *calls))) {
-		ia_err_oom(err);
-		n = -1;
-		goto out;
-	}
 	long unopened = 0;
-	for (long i = 0; i < n; i++) {
-		row_from(res, (int)i, &calls[i].row);
+	for (long i = 0; i < n; i++)
 		unopened += probe_prepare(app, &calls[i]) != 0;
-	}
 	userinfo_outcome seen = check_userinfo(app, calls, n);
 	counts->checked += unopened + seen.called - seen.due;
 	counts->failed += unopened;
