@@ -116,7 +116,9 @@ static bool stop_now(void)
 
 /* Sleeps until a notification, the timeout or a stop signal; true when
  * notified. The LISTEN connection is made before the claim that found nothing
- * (work()), so a job queued in between has already notified it. */
+ * (work()), so a job queued in between has notified it, or was committed
+ * inside the debounce of a wake-up sent before it listened: work() lingers
+ * after connecting too. */
 static bool wait_for_work(PGconn **listen, long timeout_ms)
 {
 	struct pollfd pfd[2] = {
@@ -145,9 +147,9 @@ static void work(ia_app *app, long index, void *ctx)
 	const worker_conf *conf = ctx;
 	PGconn *listen = NULL;
 	time_t next_schedule = 0, next_reclaim = 0;
-	/* after a wake-up or a job: the programs send one wake-up per
-	 * IA_DB_WAKE_DEBOUNCE_MS, so the queue is looked at again every
-	 * IA_DB_WAKE_LINGER_STEP_MS for a while before the long poll */
+	/* after a wake-up, a claim or a new LISTEN: the programs send one
+	 * wake-up per IA_DB_WAKE_DEBOUNCE_MS, so the queue is looked at again
+	 * every IA_DB_WAKE_LINGER_STEP_MS for a while before the long poll */
 	long long linger_until = 0;
 
 	if (wake_pipe_open() != 0) {
@@ -168,8 +170,8 @@ static void work(ia_app *app, long index, void *ctx)
 				ia_log(IA_LOG_WARN, "clean_failed", "%s", err.code ? err.code : "error");
 			next_schedule = time(NULL) + conf->schedule_seconds;
 		}
-		if (!listen)
-			listen = listen_connect(app);
+		if (!listen && (listen = listen_connect(app)))
+			linger_until = ia_db_monotonic_ms() + IA_DB_WAKE_LINGER_MS;
 		bool expired_first = time(NULL) >= next_reclaim;
 		if (expired_first)
 			next_reclaim = time(NULL) + RECLAIM_EVERY_SECONDS;

@@ -317,11 +317,12 @@ static bool committed(PGresult *res)
 	return res && PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
 }
 
-/* The wake-up runs after the commit: its failure must not fail a request
- * whose work is already committed. The next commit sends one again. */
+/* The wake-up runs after the commit: its failure (res NULL: no answer) must
+ * not fail a request whose work is already committed. The next commit that
+ * queues a job sends one again. */
 static void check_wake(ia_db *db, const PGresult *res)
 {
-	if (res && !result_ok(res)) {
+	if (!res || !result_ok(res)) {
 		db->woke_at_ms = 0;
 		ia_log(IA_LOG_WARN, "wake_failed", "the workers were not notified; they will poll");
 	}
@@ -435,17 +436,17 @@ int ia_db_commit_flags(ia_db *db, unsigned asked, ia_err *err)
 {
 	PGresult *results[2];
 	int n = 0, rc;
-	unsigned flags = debounce_wake(db, asked);
 
 	db->in_tx = false;
 	if (!db->conn)
 		return ia_err_unavailable(err);
+	unsigned flags = debounce_wake(db, asked);
 	if (PQenterPipelineMode(db->conn) && send_commit(db, flags) && PQpipelineSync(db->conn))
 		n = read_pipeline(db, results, 2);
 	if (n >= 1 && committed(results[0])) {
 		rc = 0;
-		if (n == 2)
-			check_wake(db, results[1]);
+		if (flags & IA_DB_WAKE_WORKERS)
+			check_wake(db, n == 2 ? results[1] : NULL);
 	} else if (n >= 1 && result_ok(results[0])) {
 		rc = ia_err_internal(err);      /* the transaction had failed */
 	} else {

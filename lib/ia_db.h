@@ -40,14 +40,16 @@
 #define IA_DB_WAKE_WORKERS 1u
 /* A connection sends at most one wake-up per IA_DB_WAKE_DEBOUNCE_MS: under a
  * burst of webhooks, one NOTIFY per event cost each a transaction of its own
- * and 12% of the ingest rate. A job committed inside that time still starts
- * at once: a woken worker keeps polling every IA_DB_WAKE_LINGER_STEP_MS for
- * IA_DB_WAKE_LINGER_MS after it found the queue empty (bin/worker.c), which
- * covers every commit up to IA_DB_WAKE_DEBOUNCE_MS after the wake-up was
- * sent; a commit that completes later than that sends one of its own. */
+ * and 12% of the ingest rate. A job committed inside that time is not left to
+ * the long poll: a worker that gets a wake-up, claims a job or starts
+ * listening keeps looking every IA_DB_WAKE_LINGER_STEP_MS for
+ * IA_DB_WAKE_LINGER_MS (bin/worker.c), past the end of any debounce that
+ * began before; a commit that completes after its debounce ended sends a
+ * wake-up of its own. An idle worker so takes such a job within a step; a
+ * lost wake-up (and the ones skipped behind it) waits for the poll. */
 #define IA_DB_WAKE_DEBOUNCE_MS 50
-#define IA_DB_WAKE_LINGER_MS 250
-#define IA_DB_WAKE_LINGER_STEP_MS 20
+#define IA_DB_WAKE_LINGER_MS 120
+#define IA_DB_WAKE_LINGER_STEP_MS 25
 /* CLOCK_MONOTONIC in milliseconds, the clock of the debounce and the linger */
 long long ia_db_monotonic_ms(void);
 

@@ -71,14 +71,10 @@ int ia_jobs_claim(ia_app *app, long lease_seconds, bool expired_first, ia_job *j
 	const char *params[] = { lease, job->claim };
 	for (size_t n = 0; n < 2; n++) {
 		size_t i = expired_first ? 1 - n : n;
-		if (ia_db_begin(&app->db, NULL, err))
+		/* one round trip: BEGIN, the claim and COMMIT pipelined */
+		PGresult *res = ia_db_query(&app->db, NULL, claim_sql[i], 2, params, err);
+		if (!res)
 			return -1;
-		PGresult *res = ia_db_exec(&app->db, claim_sql[i], 2, params, err);
-		if (!res || ia_db_commit(&app->db, err)) {
-			PQclear(res);
-			ia_db_rollback(&app->db);
-			return -1;
-		}
 		if (PQntuples(res) == 1) {
 			snprintf(job->id, sizeof job->id, "%s", PQgetvalue(res, 0, 0));
 			snprintf(job->kind, sizeof job->kind, "%s", PQgetvalue(res, 0, 1));

@@ -4,7 +4,7 @@
 -- and its webhook job) and COMMIT in one pipeline, one round trip; the
 -- statement prepared once per connection.
 -- mirror-of: lib/events.c SQL_STORE_EVENT 429147896625
--- mirror-of: lib/db.c fn:debounce_wake 01ba4719c80b
+-- mirror-of: lib/db.c fn:wake_if_late a9350e4985f9
 -- mirror-of: lib/db.c fn:run_pipelined a0a505a2efa9
 -- mirror-of: lib/db.c "SELECT set_config('role', $1, true)" 6a35d0e4bb00
 -- No wake-up: the route's (a NOTIFY after the COMMIT, IA_DB_WAKE_WORKERS) goes
