@@ -47,14 +47,15 @@
 	"   - interval '" FORCE_DEBOUNCE_SECONDS " seconds')," \
 	" (i.next_refresh_at IS NOT NULL AND i.next_refresh_at > now())," \
 	" (i.expires_at IS NULL OR i.expires_at > now())," \
-	" i.provider_params::text, intauth.integration_json(i)::text"
+	" i.provider_params::text, intauth.integration_json(i)::text, i.expires_at::text"
 
 enum { COL_ID, COL_USER, COL_PROVIDER, COL_STATUS, COL_AUTH_TYPE, COL_CRED_ID, COL_SECRET, COL_DUE,
-       COL_REFRESHED_SINCE_ARRIVAL, COL_COOLING, COL_STILL_VALID, COL_PARAMS, COL_JSON };
+       COL_REFRESHED_SINCE_ARRIVAL, COL_COOLING, COL_STILL_VALID, COL_PARAMS, COL_JSON, COL_EXPIRES };
 
 typedef struct token_row {
 	const char *id, *user_id, *provider, *status, *auth_type, *cred_id, *envelope;
 	const char *params_json, *json;
+	const char *expires_at;   /* as the database prints it, NULL when none */
 	bool due, refreshed_since_arrival, cooling, still_valid;
 } token_row;
 
@@ -78,6 +79,7 @@ static void row_from(PGresult *res, int i, token_row *r)
 	r->still_valid = flag(res, i, COL_STILL_VALID);
 	r->params_json = PQgetvalue(res, i, COL_PARAMS);
 	r->json = PQgetvalue(res, i, COL_JSON);
+	r->expires_at = PQgetisnull(res, i, COL_EXPIRES) ? NULL : PQgetvalue(res, i, COL_EXPIRES);
 }
 
 /* Taking a row's lock and reading it are two statements. Under READ
@@ -92,18 +94,24 @@ static const char SQL_LOCK_BY_ID[] =
 static const char SQL_LOCK_BY_NAME[] =
 	"SELECT i.id FROM public.integrations i"
 	" WHERE i.user_id = $1::uuid AND i.provider = $2 AND i.connection = $3 FOR UPDATE";
+/* healthCheck's claim, from a cursor ($2, $3: the last row of the batch
+ * before, in the index's order): a scan from the start would walk again the
+ * entries of every row refreshed so far in this call, dead versions that
+ * nothing may remove while any older snapshot lives (a long autovacuum, a
+ * report), and a call would cost the square of its rows. */
 static const char SQL_CLAIM_DUE[] =
 	"SELECT i.id FROM public.integrations i"
 	" WHERE i.status = 'connected' AND i.auth_type = 'oauth2'"
 	"  AND i.expires_at <= now() + make_interval(secs => $W::double precision)"
+	"  AND (i.expires_at, i.id) > ($2::timestamptz, $3::uuid)"
 	"  AND (i.next_refresh_at IS NULL OR i.next_refresh_at <= now())"
 	"  AND EXISTS (SELECT 1 FROM public.credentials c WHERE c.integration_id = i.id)"
-	" ORDER BY i.expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED";
+	" ORDER BY i.expires_at, i.id LIMIT $1::int FOR UPDATE SKIP LOCKED";
 /* The locked rows: $1 their ids as a uuid[] literal */
 static const char SQL_READ_LOCKED[] =
 	"SELECT" ROW_COLUMNS
 	" FROM public.integrations i LEFT JOIN public.credentials c ON c.integration_id = i.id"
-	" WHERE i.id = ANY($1::uuid[]) ORDER BY i.expires_at";
+	" WHERE i.id = ANY($1::uuid[]) ORDER BY i.expires_at, i.id";
 
 /* Copies sql replacing "$W" (the window) with "$<n>" and "$A" (the arrival
  * time) with "$<n+1>". */
@@ -982,9 +990,21 @@ static refresh_call *claimed_calls(PGresult *res, long *n, ia_err *err)
 	return calls;
 }
 
-/* One batch: claim due rows nobody else holds, refresh them in parallel,
- * record each outcome, commit. Returns the rows claimed, or -1. */
-static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err *err)
+/* Where the next claim of one healthCheck call starts (SQL_CLAIM_DUE). */
+typedef struct health_cursor {
+	char expires_at[64];
+	char id[37];
+} health_cursor;
+
+static const health_cursor HEALTH_CURSOR_START = {
+	"-infinity", "00000000-0000-0000-0000-000000000000",
+};
+
+/* One batch: claim due rows nobody else holds from *cursor on (moved past
+ * them), refresh them in parallel, record each outcome, commit. Returns the
+ * rows claimed, or -1. */
+static long health_batch(ia_app *app, long limit, health_cursor *cursor, health_counts *counts,
+			 ia_err *err)
 {
 	char lim[24];
 	PGresult *res = NULL;
@@ -992,15 +1012,20 @@ static long health_batch(ia_app *app, long limit, health_counts *counts, ia_err 
 	long n = -1;
 
 	snprintf(lim, sizeof lim, "%ld", limit);
-	const char *params[] = { lim };
+	const char *params[] = { lim, cursor->expires_at, cursor->id };
 	if (ia_db_begin(&app->db, NULL, err))
 		return -1;
 	/* the batch's locks are held across its provider calls, bounded by the
 	 * outbound timeouts: allow for that instead of the usual idle limit */
 	PQclear(ia_db_exec(&app->db, "SET LOCAL idle_in_transaction_session_timeout = '300s'", 0, NULL, err));
-	if (!(res = lock_rows(app, SQL_CLAIM_DUE, 1, params, NULL, err)) ||
+	if (!(res = lock_rows(app, SQL_CLAIM_DUE, 3, params, NULL, err)) ||
 	    !(calls = claimed_calls(res, &n, err)))
 		goto out;
+	/* the read is in the claim's order: its last row is the furthest */
+	if (n > 0 && calls[n - 1].row.expires_at) {
+		snprintf(cursor->expires_at, sizeof cursor->expires_at, "%s", calls[n - 1].row.expires_at);
+		snprintf(cursor->id, sizeof cursor->id, "%s", calls[n - 1].row.id);
+	}
 	/* each row's outcome in a savepoint of its own (ia_db_row_next) */
 	if (n > 0 && ia_db_row_begin(&app->db, err)) {
 		n = -1;
@@ -1186,8 +1211,9 @@ int ia_tokens_health_check(ia_app *app, ia_buf *out, ia_err *err)
 	time_t start = time(NULL);
 	long batch = app->cfg.healthcheck_concurrency * HEALTH_BATCH_PER_SLOT;
 
+	health_cursor cursor = HEALTH_CURSOR_START;
 	for (;;) {
-		long n = health_batch(app, batch, &counts, err);
+		long n = health_batch(app, batch, &cursor, &counts, err);
 		if (n < 0)
 			return -1;
 		if (n < batch || time(NULL) - start >= HEALTH_CHECK_BUDGET_SECONDS)
@@ -1204,10 +1230,13 @@ int ia_tokens_health_check(ia_app *app, ia_buf *out, ia_err *err)
 			n = probe_batch(app, providers, batch, &counts, &due, err);
 		free(providers);
 		/* refused access tokens with a refresh token: whether the grant
-		 * lives is known after one more batch (the scheduler's refresh
-		 * jobs take any beyond it) */
-		if (n >= 0 && due > 0)
-			n = health_batch(app, batch, &counts, err);
+		 * lives is known after one more batch while the budget lasts (the
+		 * worker's refresh jobs take the others: they are due now) */
+		if (n >= 0 && due > 0 && time(NULL) - start < HEALTH_CHECK_BUDGET_SECONDS) {
+			/* from the start: they are due as of now, before the cursor */
+			cursor = HEALTH_CURSOR_START;
+			n = health_batch(app, batch, &cursor, &counts, err);
+		}
 		if (n < 0)
 			return -1;
 	}
