@@ -1098,11 +1098,13 @@ out:
  * probe them again at once; no lock is held across the calls. One provider
  * at a time, longest unchecked first: each is an ordered scan of
  * integrations_probe_due_idx that stops at $3 rows, where one scan for all
- * providers would sort the whole backlog (or walk the table) per batch. */
+ * providers would sort the whole backlog (or walk the table) per batch.
+ * "provider <> ''" is that index's own predicate clause (sql/018): no other
+ * query implies it, so no other plan can walk that index. */
 static const char SQL_CLAIM_PROBES[] =
 	"WITH due AS (SELECT d.id FROM unnest($1::text[]) AS p (name) CROSS JOIN LATERAL"
 	" (SELECT i.id FROM public.integrations i"
-	"  WHERE i.provider = p.name AND i.status = 'connected' AND i.auth_type = 'oauth2'"
+	"  WHERE i.provider = p.name AND i.provider <> '' AND i.status = 'connected' AND i.auth_type = 'oauth2'"
 	"   AND coalesce(i.last_health_check_at, i.created_at)"
 	"    <= now() - make_interval(secs => $2::double precision)"
 	"   AND (i.expires_at IS NULL OR i.expires_at > now() + make_interval(secs => $W::double precision))"
