@@ -1,7 +1,8 @@
--- healthCheck's two claims (lib/tokens.c SQL_CLAIM_DUE, SQL_CLAIM_PROBES) and
--- the worker's refresh scheduler each have an index of their own, and each
--- index's predicate now holds a clause only its own queries imply, so the
--- planner cannot take the other one. With the same predicate on both, a
+-- The due-row queries (healthCheck's SQL_CLAIM_DUE, the worker's refresh
+-- scheduler) read integrations_expiring_idx; healthCheck's probe claim
+-- (SQL_CLAIM_PROBES) reads integrations_probe_due_idx. Each index's predicate
+-- now holds a clause only its own queries imply, so the planner cannot take
+-- the other one. With the same predicate on both, a
 -- table whose statistics had not yet seen a burst of new connections (before
 -- autovacuum's ANALYZE) made both indexes look empty, and the due claim's
 -- generic plan walked all of integrations_probe_due_idx in every batch:
